@@ -1,0 +1,39 @@
+# warmnet: `make demo` runs the whole system on embedded defaults; `make test` runs
+# lint, types and the full test suite against real mosquitto and InfluxDB.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SPEED  ?= 1
+
+.PHONY: install demo test lint typecheck pytest bench-ingest clean
+
+install: $(STAMP)
+
+# Re-install when the project definition changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/warmnet demo --speed $(SPEED)
+
+test: install
+	bash scripts/ensure-services.sh
+	$(MAKE) --no-print-directory lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy warmnet simulators gateway collector api dashboards
+
+pytest: install
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

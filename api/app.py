@@ -1,0 +1,60 @@
+"""The FastAPI app factory: `create_app(settings, fleet, live, ...)`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI
+
+from api.deps import ApiContext
+from api.live import AvailabilityFeed, LiveAvailability
+from api.routes import health, stations, web
+from api.settings import ApiSettings
+from warmnet.clock import Clock, SystemClock
+from warmnet.registry import Fleet
+
+
+def create_app(
+    settings: ApiSettings,
+    fleet: Fleet,
+    live: LiveAvailability,
+    *,
+    feed: AvailabilityFeed | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the app. `feed`, if given, is started and stopped with the app (lifespan)
+    and drives `/ready`; `clock` defaults to wall time."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if feed is not None:
+            feed.start()  # blocks until CONNACK (bounded); a refusal fails startup
+        try:
+            yield
+        finally:
+            if feed is not None:
+                feed.stop()
+
+    app = FastAPI(
+        title="warmnet",
+        version=_version(),
+        description=f"Live availability of the {fleet.name_en} ({fleet.name_zh}).",
+        docs_url="/docs",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ApiContext(
+        settings=settings, fleet=fleet, live=live, clock=clock or SystemClock(), feed=feed
+    )
+    app.include_router(health.router)
+    app.include_router(stations.router)
+    app.include_router(web.router)
+    return app
+
+
+def _version() -> str:
+    # From the installed distribution: `warmnet/__init__.py` is not always executed
+    # (an editable install may map the package as a namespace).
+    try:
+        return metadata.version("warmnet")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

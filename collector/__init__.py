@@ -1,0 +1,1 @@
+"""The collector: MQTT in; validated time series, live state and availability out."""

@@ -1,0 +1,68 @@
+"""Time-series points and their InfluxDB line-protocol encoding.
+
+One measurement per device kind; tags station, device, area (low cardinality: never
+seq or session ids); a point is keyed by (measurement, tags, ts) so a redelivered
+message overwrites itself: writes are idempotent.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from warmnet.messages import Telemetry
+
+FieldValue = float | int | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    measurement: str
+    station: str
+    device: str
+    area: str
+    ts_ms: int
+    fields: dict[str, FieldValue]
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.measurement, self.station, self.device, self.ts_ms)
+
+
+def from_telemetry(kind: str, station: str, device: str, area: str, reading: Telemetry) -> Point:
+    fields: dict[str, FieldValue] = {}
+    for name, value in reading:
+        if name == "ts" or value is None:
+            continue
+        fields[name] = value
+    return Point(kind, station, device, area, reading.ts, fields)
+
+
+def _escape_key(s: str) -> str:
+    return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _escape_measurement(s: str) -> str:
+    return s.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
+
+
+def _field(value: FieldValue) -> str:
+    # bool before int: bool is an int subclass.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def line(point: Point) -> str:
+    tags = (
+        f"area={_escape_key(point.area)},device={_escape_key(point.device)},"
+        f"station={_escape_key(point.station)}"
+    )
+    fields = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in point.fields.items())
+    return f"{_escape_measurement(point.measurement)},{tags} {fields} {point.ts_ms}"
+
+
+def encode(points: Iterable[Point]) -> bytes:
+    return "\n".join(line(p) for p in points).encode()

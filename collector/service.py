@@ -1,0 +1,204 @@
+"""The collector process: wires MQTT (persistent session, manual acknowledgement),
+the ingest pipeline, the store and the availability publisher."""
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collector.availability import summarize
+from collector.deadletter import DeadLetterStore
+from collector.live import LiveState
+from collector.metrics import Metrics
+from collector.pipeline import Inbound, Pipeline
+from collector.settings import CollectorSettings
+from collector.stores.base import TimeSeriesStore
+from collector.stores.influx import InfluxV1Store
+from collector.stores.sqlite import SqliteStore
+from warmnet import topics
+from warmnet.clock import Clock, SystemClock
+from warmnet.messages import dump_json
+from warmnet.mqtt import ConnectError, connect, new_client
+from warmnet.registry import Fleet
+
+log = logging.getLogger(__name__)
+
+# Recompute every station at least this often even without new data, so that
+# staleness and opening hours show up without traffic.
+FULL_REFRESH_S = 10.0
+
+
+def open_store(settings: CollectorSettings) -> TimeSeriesStore:
+    if settings.influx_url is None:
+        return SqliteStore(Path(settings.data_dir) / "timeseries.sqlite")
+    store = InfluxV1Store(
+        str(settings.influx_url),
+        settings.influx_db,
+        username=settings.influx_user,
+        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
+        timeout_s=settings.influx_timeout_s,
+    )
+    store.ensure_database()
+    return store
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        fleet: Fleet,
+        *,
+        store: TimeSeriesStore | None = None,
+        clock: Clock | None = None,
+        client_factory: Callable[[], mqtt.Client] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.fleet = fleet
+        self.clock: Clock = clock or SystemClock()
+        self.store = store or open_store(settings)
+        self.deadletters = DeadLetterStore(Path(settings.data_dir) / "deadletter.sqlite")
+        self.live = LiveState()
+        self.metrics = Metrics()
+        self._client = (client_factory or self._new_client)()
+        self._client.manual_ack_set(True)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self.subscribed = threading.Event()
+        self.pipeline = Pipeline(
+            fleet,
+            self.store,
+            self.deadletters,
+            self.live,
+            self.metrics,
+            self._client.ack,
+            max_points=settings.batch_max_points,
+            max_age_s=settings.batch_max_age_s,
+            queue_max=settings.queue_max,
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _new_client(self) -> mqtt.Client:
+        client = new_client(self.settings.mqtt_url, self.settings.client_id, persistent=True)
+        # Acks wait for the durable write: allow many unacknowledged messages in flight.
+        client.max_inflight_messages_set(65535)
+        client.max_queued_messages_set(0)
+        return client
+
+    # -- MQTT callbacks: hand over only -------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: mqtt.ConnectFlags, rc: ReasonCode, _p: Any
+    ) -> None:
+        if rc.is_failure:
+            log.error("broker refused connection", extra={"reason": str(rc)})
+            return
+        # The persistent session keeps subscriptions, but a broker that lost its state
+        # would not: subscribing again is harmless.
+        client.subscribe([(topics.ALL_TELEMETRY, 1), (topics.ALL_GATEWAY_STATUS, 1)])
+        log.info("collector subscribed", extra={"session_present": flags.session_present})
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, rcs: list[ReasonCode], _p: Any
+    ) -> None:
+        if any(rc.is_failure for rc in rcs):
+            log.error("broker refused a subscription", extra={"reasons": [str(r) for r in rcs]})
+            return
+        self.subscribed.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.pipeline.submit(
+            Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.clock.now_ms())
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._start_thread(self.pipeline.run, "collector-pipeline")
+        self._start_thread(self._publish_availability_loop, "collector-availability")
+        connect(self._client, self.settings.mqtt_url)
+        if not self.subscribed.wait(10):
+            raise ConnectError("broker did not confirm the collector's subscriptions")
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Flush what is in memory, acknowledge it, publish final availability, close."""
+        self._stop.set()
+        self.pipeline.stop()
+        for t in self._threads:
+            t.join(timeout)
+        try:
+            for info in self.publish_availability(self.live.take_dirty()):
+                info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as exc:  # not connected: the next run republishes
+            log.warning("final availability not published", extra={"error": str(exc)})
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.store.close()
+        self.deadletters.close()
+        log.info("collector stopped", extra=self.metrics.snapshot())
+
+    # -- availability --------------------------------------------------------------------
+
+    def _publish_availability_loop(self) -> None:
+        interval = self.settings.availability_interval_s
+        since_full = FULL_REFRESH_S
+        while not self._stop.wait(interval):
+            since_full += interval
+            dirty = self.live.take_dirty()
+            if since_full >= FULL_REFRESH_S:
+                dirty = {
+                    s.id
+                    for s in self.fleet.stations
+                    if self.live.snapshot(s.id).newest_ts or self.live.snapshot(s.id).gateway
+                } | dirty
+                since_full = 0.0
+            self.publish_availability(dirty)
+
+    def publish_availability(self, station_ids: set[str]) -> list[mqtt.MQTTMessageInfo]:
+        now = self.clock.now_ms()
+        infos = []
+        freshness_ms = int(self.settings.freshness_s * 1000)
+        for station_id in sorted(station_ids):
+            station = self.fleet.station(station_id)
+            if station is None:
+                continue
+            summary = summarize(
+                station,
+                self.live.snapshot(station_id),
+                now_ms=now,
+                freshness_ms=freshness_ms,
+                open_now=self.fleet.is_open(station, now),
+            )
+            infos.append(
+                self._client.publish(
+                    topics.availability(station_id), dump_json(summary), qos=1, retain=True
+                )
+            )
+            self.metrics.inc("availability_published")
+        return infos
+
+
+def run(settings: CollectorSettings, fleet: Fleet, stop: threading.Event) -> None:
+    """Run a collector until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
+    collector = Collector(settings, fleet)
+    collector.start()
+    log.info(
+        "collector running",
+        extra={
+            "store": "influxdb" if settings.influx_url else "sqlite",
+            "stations": len(fleet.stations),
+            "devices": fleet.device_count,
+        },
+    )
+    stop.wait()
+    collector.stop()

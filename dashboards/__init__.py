@@ -1,0 +1,1 @@
+"""dashboards: see README.md in this folder."""

@@ -1,0 +1,3 @@
+from warmnet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The embedded MQTT broker for `warmnet demo`: amqtt (pure Python, pip-installed),
+so the demo needs no root and no installed servers. Where a `mosquitto` binary is
+available the demo prefers it (much faster, on-disk persistence); see `warmnet.demo`.
+"""
+
+import asyncio
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
+
+
+def find_mosquitto() -> str | None:
+    for name in MOSQUITTO_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
+    """Broker settings warmnet relies on (DESIGN.md, delivery guarantees): persistence
+    on, and no limits that silently drop QoS 1 messages for a collector that falls
+    behind (the default `max_queued_messages 1000` does exactly that)."""
+    return "\n".join(
+        [
+            f"listener {port} {host}",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {data_dir}/",
+            "autosave_interval 30",
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            f"log_dest file {data_dir}/mosquitto.log",
+            "",
+        ]
+    )
+
+
+def run_amqtt(host: str, port: int, stop: threading.Event) -> None:
+    """Run an amqtt broker until `stop` is set (blocks)."""
+    from amqtt.broker import Broker  # imported here: heavy, and only the demo needs it
+
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+    async def main() -> None:
+        broker = Broker(config)
+        await broker.start()
+        log.info("embedded amqtt broker listening", extra={"bind": f"{host}:{port}"})
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        await broker.shutdown()
+
+    asyncio.run(main())

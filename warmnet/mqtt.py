@@ -1,0 +1,88 @@
+"""Making paho-mqtt 2.x clients the same way everywhere.
+
+Seams at the transport: components take a `Publisher` (anything with `publish`) so
+unit tests can run without a broker, and integration tests run the same code against
+the real one.
+"""
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Protocol, cast
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from warmnet.settings import MqttUrl
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 0, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo: ...
+
+
+class ConnectError(ConnectionError):
+    pass
+
+
+def new_client(url: MqttUrl, client_id: str, *, persistent: bool = False) -> mqtt.Client:
+    """A paho client for `url`. `persistent`: keep the broker-side session (QoS 1
+    messages are queued for us while we are away) — MQTT 3.1.1 clean_session=False."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=not persistent,
+        protocol=MQTTProtocolVersion.MQTTv311,
+        reconnect_on_failure=True,
+    )
+    if url.username:
+        client.username_pw_set(url.username, url.password)
+    if url.scheme == "mqtts":
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    return client
+
+
+def connect(
+    client: mqtt.Client, url: MqttUrl, *, timeout: float = 10.0, keepalive: int = 30
+) -> None:
+    """Connect and run the network loop in a thread; return once the broker accepted
+    (CONNACK success), raise ConnectError on refusal or timeout.
+
+    The caller's `on_connect`, if any, still runs on every (re)connect.
+    """
+    accepted = threading.Event()
+    refused: list[str] = []
+    user_on_connect = cast(Callable[..., object] | None, client.on_connect)
+
+    def on_connect(
+        c: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, rc: ReasonCode, props: object
+    ) -> None:
+        if rc.is_failure:
+            refused.append(str(rc))
+        else:
+            accepted.set()
+        if user_on_connect is not None:
+            user_on_connect(c, userdata, flags, rc, props)
+        if refused:
+            accepted.set()
+
+    client.on_connect = on_connect
+    host = url.host or "127.0.0.1"
+    port = url.port or 1883
+    try:
+        client.connect(host, port, keepalive=keepalive)
+    except OSError as exc:
+        raise ConnectError(f"cannot reach MQTT broker {host}:{port}: {exc}") from exc
+    client.loop_start()
+    if not accepted.wait(timeout) or refused:
+        client.loop_stop()
+        client.disconnect()
+        why = refused[0] if refused else f"no CONNACK within {timeout:.0f} s"
+        raise ConnectError(f"MQTT broker {host}:{port} refused the connection: {why}")
+    log.debug("mqtt connected", extra={"broker": f"{host}:{port}"})
