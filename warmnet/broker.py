@@ -5,6 +5,7 @@ available the demo prefers it (much faster, on-disk persistence); see `warmnet.d
 
 import asyncio
 import logging
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -26,19 +27,21 @@ def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
     """Broker settings warmnet relies on (DESIGN.md, delivery guarantees): persistence
     on, and no limits that silently drop QoS 1 messages for a collector that falls
     behind (the default `max_queued_messages 1000` does exactly that)."""
-    return "\n".join(
-        [
-            f"listener {port} {host}",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {data_dir}/",
-            "autosave_interval 30",
-            "max_queued_messages 0",
-            "max_inflight_messages 0",
-            f"log_dest file {data_dir}/mosquitto.log",
-            "",
-        ]
-    )
+    lines = [
+        f"listener {port} {host}",
+        "allow_anonymous true",
+        "persistence true",
+        f"persistence_location {data_dir}/",
+        "autosave_interval 30",
+        "max_queued_messages 0",
+        "max_inflight_messages 0",
+        f"log_dest file {data_dir}/mosquitto.log",
+    ]
+    if os.geteuid() == 0:
+        # As root, mosquitto switches to the `mosquitto` user, which cannot write
+        # to our data directory: stay who started us.
+        lines.append("user root")
+    return "\n".join(lines) + "\n"
 
 
 def run_amqtt(host: str, port: int, stop: threading.Event) -> None:

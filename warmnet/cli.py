@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from warmnet.demo import run_demo
 
     setup_logging(CommonSettings().log_level)
-    return run_demo(speed=args.speed, data_dir=Path(args.data_dir))
+    return run_demo(speed=args.speed, data_dir=Path(args.data_dir), broker=args.broker)
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="everything in one process tree on embedded defaults")
     d.add_argument("--speed", type=float, default=1.0, help="simulated clock speed factor")
     d.add_argument("--data-dir", default="var/demo", help="where the demo keeps its data")
+    d.add_argument(
+        "--broker",
+        choices=["auto", "mosquitto", "amqtt"],
+        default="auto",
+        help="embedded broker: mosquitto if installed (auto), or the pure-Python amqtt",
+    )
     d.set_defaults(func=cmd_demo)
 
     sub.add_parser("collector", help="MQTT in; store, live state, availability out").set_defaults(

@@ -53,7 +53,11 @@ def _wait_tcp(host: str, port: int, deadline: float) -> bool:
 
 def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
     out = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115  (owned by the child)
-    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    # A session of its own: Ctrl-C in the terminal reaches only this supervisor, which
+    # then stops the children in order (simulator first, broker last).
+    proc = subprocess.Popen(
+        args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     log.info("started", extra={"child": name, "pid": proc.pid, "log": str(log_dir / f"{name}.log")})
     return Child(name, proc)
 
@@ -62,7 +66,9 @@ def _warmnet(sub: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "warmnet", sub, *extra]
 
 
-def run_demo(*, speed: float, data_dir: Path) -> int:
+def run_demo(*, speed: float, data_dir: Path, broker: str = "auto") -> int:
+    """Run until SIGINT/SIGTERM. `broker`: auto (mosquitto if installed, else amqtt),
+    mosquitto or amqtt; ignored when WARMNET_MQTT_URL is set."""
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -75,12 +81,16 @@ def run_demo(*, speed: float, data_dir: Path) -> int:
     env["WARMNET_DATA_DIR"] = str(data_dir / "collector")
     api_port = int(env.get("WARMNET_API_PORT", "8000"))
     children: list[Child] = []
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    started = time.monotonic()
+    deadline = started + READY_TIMEOUT_S
 
     try:
         if "WARMNET_MQTT_URL" not in env:
             port = _free_port()
-            mosquitto = find_mosquitto()
+            mosquitto = find_mosquitto() if broker in ("auto", "mosquitto") else None
+            if broker == "mosquitto" and mosquitto is None:
+                log.error("--broker mosquitto: no mosquitto binary on PATH")
+                return 1
             if mosquitto:
                 broker_dir = data_dir / "mosquitto"
                 broker_dir.mkdir()
@@ -106,7 +116,8 @@ def run_demo(*, speed: float, data_dir: Path) -> int:
 
         if _wait_ready(api_port, deadline, stop, children):
             sys.stderr.write(
-                f"\nwarmnet demo is running ({len(children)} processes; logs in {log_dir})\n"
+                f"\nwarmnet demo is running: all stations live after "
+                f"{time.monotonic() - started:.1f} s ({len(children)} processes; logs: {log_dir})\n"
                 f"  rider page:     http://127.0.0.1:{api_port}/\n"
                 f"  stations JSON:  http://127.0.0.1:{api_port}/stations\n"
                 f"  API docs:       http://127.0.0.1:{api_port}/docs\n"
