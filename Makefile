@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SPEED  ?= 1
 
-.PHONY: install demo test lint typecheck pytest bench-ingest clean
+.PHONY: install demo test lint typecheck pytest clean
 
 install: $(STAMP)
 
