@@ -1,10 +1,15 @@
 """The ingest pipeline: one thread takes messages in arrival order, classifies them,
-batches points by size and age, writes each batch durably, and only then
+batches points by size and age, stores each batch durably, and only then
 acknowledges the batch's messages to the broker (in arrival order, as MQTT requires).
 
-Nothing is lost: a message is acknowledged only once its point is stored or, if it is
-invalid, once it is in the dead-letter store. Until then the broker keeps it in our
-persistent session and redelivers it after a crash.
+Durably stored means: written to the time-series store, or — while the store is
+down — appended (fsync'd) to the on-disk spill queue, which a second thread replays
+oldest first once the store is back. Live batches go straight to the store again as
+soon as it answers, so a backlog never stalls live ingest.
+
+Nothing is lost: a message is acknowledged only once its point is stored or spilled,
+or, if it is invalid, once it is in the dead-letter store. Until then the broker keeps
+it in our persistent session and redelivers it after a crash.
 """
 
 import logging
@@ -18,7 +23,8 @@ from collector.deadletter import DeadLetter, DeadLetterStore
 from collector.ingest import Accepted, GatewayUpdate, Rejected, classify
 from collector.live import LiveState
 from collector.metrics import Metrics
-from collector.points import Point
+from collector.points import Point, line
+from collector.spill import SpillFullError, SpillQueue
 from collector.stores.base import StoreRejectedError, StoreUnavailableError, TimeSeriesStore
 from warmnet.kinds import DeviceKind
 from warmnet.registry import Fleet
@@ -26,6 +32,8 @@ from warmnet.registry import Fleet
 log = logging.getLogger(__name__)
 
 Ack = Callable[[int, int], object]  # (mid, qos)
+
+MAX_BACKOFF_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,7 @@ class Batch:
     dead: list[DeadLetter] = field(default_factory=list)
     acks: list[tuple[int, int]] = field(default_factory=list)
     started: float = 0.0
+    oldest_ms: int = 0
 
     def __len__(self) -> int:
         return len(self.acks)
@@ -56,6 +65,7 @@ class Pipeline:
         self,
         fleet: Fleet,
         store: TimeSeriesStore,
+        spill: SpillQueue,
         deadletters: DeadLetterStore,
         live: LiveState,
         metrics: Metrics,
@@ -67,6 +77,7 @@ class Pipeline:
     ) -> None:
         self._fleet = fleet
         self._store = store
+        self._spill = spill
         self._dead = deadletters
         self._live = live
         self._metrics = metrics
@@ -74,26 +85,57 @@ class Pipeline:
         self._max_points = max_points
         self._max_age_s = max_age_s
         self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=queue_max)
-        self._stop = threading.Event()
+        self._closing = threading.Event()  # take no more messages; finish what we hold
+        self._stop = threading.Event()  # give up waiting on the store (shutdown)
+        self._store_ok = threading.Event()  # the last write succeeded
+        self._store_ok.set()
+        self._spilled = threading.Event()  # wakes the replayer
+        if spill.batches:
+            self._store_ok.clear()  # a backlog from the last run: replay it first
+            self._spilled.set()
+        self._oldest_unacked_ms: int | None = None
+
+    # -- called from other threads ---------------------------------------------------
 
     def submit(self, msg: Inbound) -> None:
         """Called from the MQTT thread. Blocks while the queue is full: the broker then
-        holds further messages for us (backpressure, not loss)."""
-        self._metrics.inc("received")
-        while not self._stop.is_set():
+        holds further messages for us (backpressure, not loss). Once closing, messages
+        are not taken (and so not acknowledged): the broker redelivers them."""
+        while not self._closing.is_set():
             try:
                 self._queue.put(msg, timeout=0.5)
+                self._metrics.inc("received")
                 return
             except queue.Full:
                 self._metrics.inc("queue_full_waits")
-        # Stopping: not acknowledged, so the broker redelivers it next session.
+
+    def close(self) -> None:
+        """Stop taking messages; `run` flushes what it holds and returns."""
+        self._closing.set()
+
+    def abort(self) -> None:
+        """Stop waiting for a store that does not come back: return without
+        acknowledging what could not be stored."""
+        self._closing.set()
+        self._stop.set()
 
     @property
     def backlog(self) -> int:
         return self._queue.qsize()
 
-    def stop(self) -> None:
-        self._stop.set()
+    @property
+    def spill_batches(self) -> int:
+        return self._spill.batches
+
+    @property
+    def oldest_unacked_ms(self) -> int | None:
+        """Receive time of the oldest message not yet acknowledged, epoch ms."""
+        if self._oldest_unacked_ms is not None:
+            return self._oldest_unacked_ms
+        with self._queue.mutex:
+            return self._queue.queue[0].received_at_ms if self._queue.queue else None
+
+    # -- the writer thread -----------------------------------------------------------
 
     def run(self) -> None:
         batch = Batch()
@@ -106,16 +148,20 @@ class Pipeline:
             except queue.Empty:
                 if batch:
                     batch = self._flush(batch)
-                elif self._stop.is_set():
+                elif self._closing.is_set():
                     return
                 continue
             if not batch:
                 batch.started = time.monotonic()
+                batch.oldest_ms = msg.received_at_ms
+                self._oldest_unacked_ms = msg.received_at_ms
             self._take(batch, msg)
             if len(batch.accepted) >= self._max_points or (
                 time.monotonic() - batch.started >= self._max_age_s
             ):
                 batch = self._flush(batch)
+            if self._stop.is_set():
+                return
 
     def _take(self, batch: Batch, msg: Inbound) -> None:
         outcome = classify(msg.topic, msg.payload, self._fleet)
@@ -124,58 +170,89 @@ class Pipeline:
         elif isinstance(outcome, GatewayUpdate):
             batch.gateway.append(outcome)
         else:
-            self._reject(batch, msg, outcome)
+            self._reject(batch.dead, msg.topic, msg.payload, msg.received_at_ms, outcome)
         batch.acks.append((msg.mid, msg.qos))
 
-    def _reject(self, batch: Batch, msg: Inbound, why: Rejected) -> None:
+    def _reject(
+        self, dead: list[DeadLetter], topic: str, raw: bytes, at_ms: int, why: Rejected
+    ) -> None:
         self._metrics.reject(why.reason)
         log.warning(
             "message rejected",
-            extra={"reason": why.reason, "detail": why.detail, "topic": msg.topic[:200]},
+            extra={"reason": why.reason, "detail": why.detail[:300], "topic": topic[:200]},
         )
-        batch.dead.append(
-            DeadLetter(msg.received_at_ms, msg.topic, why.reason, why.detail, msg.payload)
-        )
+        dead.append(DeadLetter(at_ms, topic, why.reason, why.detail, raw))
 
     def _flush(self, batch: Batch) -> Batch:
-        """Store the batch, then acknowledge it. Returns a fresh batch. If the store is
-        unavailable and we are stopping, returns without acknowledging anything."""
-        stored = self._store_points(batch)
+        """Store or spill the batch, then acknowledge it. Returns a fresh batch."""
+        stored = self._persist(batch)
         if stored is None:
-            return Batch()  # stopping with the store down: the broker redelivers
+            return Batch()  # shutting down with nowhere to put it: the broker redelivers
         self._dead.add(batch.dead)
         for accepted, _ in stored:
             point = accepted.point
-            self._live.update(point.station, point.device, _kind(point), accepted.reading)
+            self._live.update(
+                point.station, point.device, DeviceKind(point.measurement), accepted.reading
+            )
         for update in batch.gateway:
             self._live.set_gateway(update.station, update.status)
         for mid, qos in batch.acks:
             if qos > 0:
                 self._ack(mid, qos)
+        self._oldest_unacked_ms = None
         self._metrics.inc("stored", len(stored))
         self._metrics.inc("batches")
         return Batch()
 
-    def _store_points(self, batch: Batch) -> list[tuple[Accepted, Inbound]] | None:
-        """Write with retries. Points the store refuses (4xx) are isolated by
-        bisection and dead-lettered; the rest are written. None: gave up (stopping)."""
-        delay = 0.2
-        while True:
+    def _persist(self, batch: Batch) -> list[tuple[Accepted, Inbound]] | None:
+        if not batch.accepted:
+            return []
+        if self._store_ok.is_set():
             try:
                 return self._write_isolating(batch, batch.accepted)
             except StoreUnavailableError as exc:
                 self._metrics.inc("write_errors")
-                log.warning(
-                    "store unavailable, retrying",
-                    extra={"error": str(exc)[:200], "retry_in_s": delay},
-                )
-                if self._stop.wait(delay):
-                    return None
-                delay = min(delay * 2, 10.0)
+                self._store_ok.clear()
+                log.warning("store unavailable: spilling to disk", extra={"error": str(exc)[:200]})
+        if self._spill_batch([a.point for a, _ in batch.accepted]):
+            return list(batch.accepted)
+        return None
+
+    def _spill_batch(self, points: list[Point]) -> bool:
+        """Append to the spill; while it is full, wait for the replayer to make room
+        (we do not acknowledge meanwhile, so the broker holds newer messages)."""
+        full_since: float | None = None
+        while True:
+            try:
+                self._spill.append(points)
+            except SpillFullError as exc:
+                if full_since is None:
+                    full_since = time.monotonic()
+                    self._metrics.inc("spill_full")
+                    log.error(
+                        "spill full: not acknowledging until the store drains it",
+                        extra={"error": str(exc), "spill_bytes": self._spill.bytes},
+                    )
+                if self._stop.wait(0.5):
+                    return False
+                # Probe the store with this batch: if it is back, no room is needed.
+                try:
+                    self._store.write(points)
+                except (StoreUnavailableError, StoreRejectedError):
+                    continue
+                self._store_ok.set()
+                return True
+            self._metrics.inc("spilled_batches")
+            self._spilled.set()
+            if full_since is not None:
+                log.info("spill has room again", extra={"waited_s": time.monotonic() - full_since})
+            return True
 
     def _write_isolating(
         self, batch: Batch, items: Sequence[tuple[Accepted, Inbound]]
     ) -> list[tuple[Accepted, Inbound]]:
+        """Write; points the store refuses (4xx) are isolated by bisection and
+        dead-lettered, the rest is written. StoreUnavailableError propagates."""
         if not items:
             return []
         t0 = time.monotonic()
@@ -184,7 +261,8 @@ class Pipeline:
         except StoreRejectedError as exc:
             if len(items) == 1:
                 _, msg = items[0]
-                self._reject(batch, msg, Rejected("store_rejected", str(exc)))
+                why = Rejected("store_rejected", str(exc))
+                self._reject(batch.dead, msg.topic, msg.payload, msg.received_at_ms, why)
                 return []
             mid = len(items) // 2
             return self._write_isolating(batch, items[:mid]) + self._write_isolating(
@@ -193,6 +271,55 @@ class Pipeline:
         self._metrics.inc("write_ms_total", int((time.monotonic() - t0) * 1000))
         return list(items)
 
+    # -- the replayer thread ---------------------------------------------------------
 
-def _kind(point: Point) -> DeviceKind:
-    return DeviceKind(point.measurement)
+    def replay(self) -> None:
+        """Drain the spill into the store, oldest batch first, until stopped."""
+        delay = 0.2
+        while not self._stop.is_set():
+            oldest = self._spill.oldest()
+            if oldest is None:
+                self._store_ok.set()
+                self._spilled.wait(0.5)
+                self._spilled.clear()
+                if self._closing.is_set() and self._spill.batches == 0:
+                    return
+                continue
+            batch_id, points = oldest
+            try:
+                self._write_replayed(points)
+            except StoreUnavailableError as exc:
+                log.info(
+                    "store still unavailable",
+                    extra={
+                        "error": str(exc)[:200],
+                        "spill_batches": self._spill.batches,
+                        "retry_in_s": delay,
+                    },
+                )
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, MAX_BACKOFF_S)
+                continue
+            self._spill.remove(batch_id)
+            self._metrics.inc("replayed_batches")
+            delay = 0.2
+            if self._spill.batches == 0:
+                log.info("spill drained: store caught up")
+                self._store_ok.set()
+
+    def _write_replayed(self, points: list[Point]) -> None:
+        try:
+            self._store.write(points)
+        except StoreRejectedError as exc:
+            if len(points) == 1:
+                p = points[0]
+                topic = f"warm/v1/{p.station}/{p.device}/telemetry"
+                dead: list[DeadLetter] = []
+                why = Rejected("store_rejected", str(exc))
+                self._reject(dead, topic, line(p).encode(), p.ts_ms, why)
+                self._dead.add(dead)
+                return
+            mid = len(points) // 2
+            self._write_replayed(points[:mid])
+            self._write_replayed(points[mid:])

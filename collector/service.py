@@ -16,6 +16,8 @@ from collector.live import LiveState
 from collector.metrics import Metrics
 from collector.pipeline import Inbound, Pipeline
 from collector.settings import CollectorSettings
+from collector.sharding import owned_stations, subscriptions
+from collector.spill import SqliteSpill
 from collector.stores.base import TimeSeriesStore
 from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 # Recompute every station at least this often even without new data, so that
 # staleness and opening hours show up without traffic.
 FULL_REFRESH_S = 10.0
+SUBSCRIBE_CHUNK = 500  # topic filters per SUBSCRIBE packet
 
 
 def open_store(settings: CollectorSettings) -> TimeSeriesStore:
@@ -61,6 +64,13 @@ class Collector:
         self.clock: Clock = clock or SystemClock()
         self.store = store or open_store(settings)
         self.deadletters = DeadLetterStore(Path(settings.data_dir) / "deadletter.sqlite")
+        self.spill = SqliteSpill(Path(settings.data_dir) / "spill.sqlite", settings.spill_max_bytes)
+        self.owned = owned_stations(
+            fleet,
+            stations=settings.stations,
+            shard_count=settings.shard_count,
+            shard_index=settings.shard_index,
+        )
         self.live = LiveState()
         self.metrics = Metrics()
         self._client = (client_factory or self._new_client)()
@@ -69,9 +79,11 @@ class Collector:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self.subscribed = threading.Event()
+        self._pending_subacks = 0
         self.pipeline = Pipeline(
             fleet,
             self.store,
+            self.spill,
             self.deadletters,
             self.live,
             self.metrics,
@@ -84,7 +96,9 @@ class Collector:
         self._threads: list[threading.Thread] = []
 
     def _new_client(self) -> mqtt.Client:
-        client = new_client(self.settings.mqtt_url, self.settings.client_id, persistent=True)
+        client = new_client(
+            self.settings.mqtt_url, self.settings.session_client_id, persistent=True
+        )
         # Acks wait for the durable write: allow many unacknowledged messages in flight.
         client.max_inflight_messages_set(65535)
         client.max_queued_messages_set(0)
@@ -100,8 +114,17 @@ class Collector:
             return
         # The persistent session keeps subscriptions, but a broker that lost its state
         # would not: subscribing again is harmless.
-        client.subscribe([(topics.ALL_TELEMETRY, 1), (topics.ALL_GATEWAY_STATUS, 1)])
-        log.info("collector subscribed", extra={"session_present": flags.session_present})
+        filters = subscriptions(self.owned)
+        self._pending_subacks = len(range(0, len(filters), SUBSCRIBE_CHUNK))
+        for i in range(0, len(filters), SUBSCRIBE_CHUNK):
+            client.subscribe([(f, 1) for f in filters[i : i + SUBSCRIBE_CHUNK]])
+        log.info(
+            "collector subscribing",
+            extra={
+                "session_present": flags.session_present,
+                "stations": "all" if self.owned is None else len(self.owned),
+            },
+        )
 
     def _on_subscribe(
         self, _c: mqtt.Client, _u: Any, _mid: int, rcs: list[ReasonCode], _p: Any
@@ -109,7 +132,9 @@ class Collector:
         if any(rc.is_failure for rc in rcs):
             log.error("broker refused a subscription", extra={"reasons": [str(r) for r in rcs]})
             return
-        self.subscribed.set()
+        self._pending_subacks -= 1
+        if self._pending_subacks <= 0:
+            self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.pipeline.submit(
@@ -119,21 +144,30 @@ class Collector:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._start_thread(self.pipeline.run, "collector-pipeline")
+        self._writer = self._start_thread(self.pipeline.run, "collector-pipeline")
+        self._replayer = self._start_thread(self.pipeline.replay, "collector-replay")
         self._start_thread(self._publish_availability_loop, "collector-availability")
         connect(self._client, self.settings.mqtt_url)
         if not self.subscribed.wait(10):
             raise ConnectError("broker did not confirm the collector's subscriptions")
 
-    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+    def _start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         t = threading.Thread(target=target, name=name, daemon=True)
         t.start()
         self._threads.append(t)
+        return t
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Flush what is in memory, acknowledge it, publish final availability, close."""
+    def stop(self) -> None:
+        """Graceful shutdown (SIGTERM): take no more messages, store (or spill) and
+        acknowledge everything held in memory, publish final availability, close.
+        What arrives meanwhile is not acknowledged and comes back next session."""
+        timeout = self.settings.shutdown_timeout_s
         self._stop.set()
-        self.pipeline.stop()
+        self.pipeline.close()
+        self._writer.join(timeout)
+        if self._writer.is_alive():
+            log.error("could not store everything held in time; the broker will redeliver it")
+        self.pipeline.abort()  # the spill stays on disk and is replayed next start
         for t in self._threads:
             t.join(timeout)
         try:
@@ -144,6 +178,7 @@ class Collector:
         self._client.disconnect()
         self._client.loop_stop()
         self.store.close()
+        self.spill.close()
         self.deadletters.close()
         log.info("collector stopped", extra=self.metrics.snapshot())
 

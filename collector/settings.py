@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from warmnet.settings import CommonSettings, HttpUrl
 
@@ -37,9 +37,39 @@ class CollectorSettings(CommonSettings):
     freshness_s: float = Field(
         default=120.0, gt=0, description="data older than this no longer counts as current"
     )
+    spill_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 20,
+        description="disk budget of the spill queue (batches kept while the store is down); "
+        "when full the collector stops acknowledging and the broker holds the messages",
+    )
+    shutdown_timeout_s: float = Field(
+        default=15.0, gt=0, description="on SIGTERM, how long to try storing what we hold"
+    )
+    stations: str | None = Field(
+        default=None,
+        description="shard by explicit list: comma-separated station ids this collector owns",
+    )
+    shard_count: int = Field(default=1, ge=1, description="shard by hash: number of collectors")
+    shard_index: int = Field(default=0, ge=0, description="shard by hash: this collector's index")
     availability_interval_s: float = Field(
         default=1.0, gt=0, description="how often changed stations' availability is published"
     )
+
+    @model_validator(mode="after")
+    def _shards(self) -> "CollectorSettings":
+        if self.shard_index >= self.shard_count:
+            raise ValueError(f"shard_index {self.shard_index} must be < shard_count")
+        if self.stations is not None and self.shard_count > 1:
+            raise ValueError("shard either by an explicit station list or by hash, not both")
+        return self
+
+    @property
+    def session_client_id(self) -> str:
+        """The MQTT client id: one persistent session per shard."""
+        if self.shard_count > 1:
+            return f"{self.client_id}-{self.shard_index}of{self.shard_count}"
+        return self.client_id
 
 
 def load_collector_settings() -> CollectorSettings:

@@ -1,0 +1,189 @@
+"""The pipeline's delivery rules, without a network: acknowledge only what is stored
+or spilled, spill while the store is down and replay afterwards, isolate points the
+store refuses, and on close store everything held and take nothing new."""
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from services import wait_for
+
+from collector.deadletter import DeadLetterStore
+from collector.live import LiveState
+from collector.metrics import Metrics
+from collector.pipeline import Inbound, Pipeline
+from collector.points import Point
+from collector.spill import MemorySpill
+from collector.stores.base import StoreRejectedError, StoreUnavailableError
+from warmnet import topics
+from warmnet.registry import load_fleet
+
+FLEET = load_fleet()
+TS = 1_767_225_600_000
+
+
+@dataclass
+class ControlledStore:
+    """A store we can take down, or make refuse chosen points (as InfluxDB answers
+    400 for a field type conflict)."""
+
+    up: bool = True
+    poisoned_ts: set[int] = field(default_factory=set)
+    points: dict[tuple[str, str, str, int], Point] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def write(self, points: Sequence[Point]) -> None:
+        if not self.up:
+            raise StoreUnavailableError("down for the test")
+        if any(p.ts_ms in self.poisoned_ts for p in points):
+            raise StoreRejectedError("400 field type conflict")
+        with self.lock:
+            for p in points:
+                self.points[p.key] = p
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Harness:
+    pipeline: Pipeline
+    store: ControlledStore
+    spill: MemorySpill
+    acks: list[int]
+    metrics: Metrics
+    live: LiveState
+    dead: DeadLetterStore
+    next_mid: int = 1
+
+    def send(self, n: int, *, device: str = "outlet-01", first_ts: int = TS) -> list[int]:
+        mids = []
+        for i in range(n):
+            body = {
+                "ts": first_ts + i * 1000,
+                "seq": i,
+                "state": "idle",
+                "power_w": 0.0,
+                "voltage_v": 230.0,
+                "current_a": 0.0,
+                "energy_wh": 0.0,
+                "temp_c": 20.0,
+            }
+            mid = self.next_mid
+            self.next_mid += 1
+            raw = json.dumps(body).encode()
+            self.pipeline.submit(Inbound(topics.telemetry("wmq-01", device), raw, mid, 1, TS))
+            mids.append(mid)
+        return mids
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    store, spill, acks, metrics = ControlledStore(), MemorySpill(1 << 20), [], Metrics()
+    live, dead = LiveState(), DeadLetterStore(tmp_path / "dead.sqlite")
+    pipeline = Pipeline(
+        FLEET,
+        store,
+        spill,
+        dead,
+        live,
+        metrics,
+        lambda mid, qos: acks.append(mid),
+        max_points=10,
+        max_age_s=0.02,
+    )
+    threads = [threading.Thread(target=f, daemon=True) for f in (pipeline.run, pipeline.replay)]
+    for t in threads:
+        t.start()
+    yield Harness(pipeline, store, spill, acks, metrics, live, dead)
+    pipeline.abort()
+    for t in threads:
+        t.join(5)
+    dead.close()
+
+
+def test_acks_follow_the_write_in_arrival_order(harness: Harness) -> None:
+    mids = harness.send(25)
+    wait_for(lambda: harness.acks == mids, timeout=5, message=lambda: f"acks {harness.acks}")
+    assert len(harness.store.points) == 25
+
+
+def test_store_down_spills_acks_and_replays_when_back(harness: Harness) -> None:
+    harness.store.up = False
+    mids = harness.send(30)
+    # Acknowledged although the store is down: the batches are in the spill.
+    wait_for(lambda: harness.acks == mids, timeout=5)
+    assert harness.store.points == {}
+    assert harness.spill.batches > 0
+    assert harness.metrics.get("spilled_batches") == harness.spill.batches
+    # Live state moved on with the spilled data.
+    snap = harness.live.snapshot("wmq-01")
+    assert snap.devices["outlet-01"].seq == 29
+
+    harness.store.up = True
+    wait_for(lambda: harness.spill.batches == 0, timeout=15, message="spill not drained")
+    assert len(harness.store.points) == 30
+    # And live batches go straight to the store again.
+    more = harness.send(5, first_ts=TS + 10_000_000)
+    wait_for(lambda: harness.acks[-5:] == more, timeout=5)
+    assert len(harness.store.points) == 35
+
+
+def test_full_spill_withholds_acks_until_the_store_is_back(tmp_path: Path) -> None:
+    store, spill, acks = ControlledStore(up=False), MemorySpill(1), []
+    dead = DeadLetterStore(tmp_path / "dead.sqlite")
+    pipeline = Pipeline(
+        FLEET,
+        store,
+        spill,
+        dead,
+        LiveState(),
+        Metrics(),
+        lambda m, q: acks.append(m),
+        max_points=5,
+        max_age_s=0.02,
+    )
+    h = Harness(pipeline, store, spill, acks, Metrics(), LiveState(), dead)
+    writer = threading.Thread(target=pipeline.run, daemon=True)
+    writer.start()
+    mids = h.send(10)  # two batches: the first fills the one-batch budget
+    wait_for(lambda: acks == mids[:5], timeout=5)
+    assert spill.batches == 1
+    assert acks == mids[:5]  # the second batch is neither stored nor acknowledged
+    store.up = True  # the second batch goes straight to the store now
+    wait_for(lambda: acks == mids, timeout=5)
+    pipeline.abort()
+    writer.join(5)
+    dead.close()
+
+
+def test_a_refused_point_is_dead_lettered_and_the_rest_lands(harness: Harness) -> None:
+    harness.store.poisoned_ts = {TS + 3000}
+    mids = harness.send(10)
+    wait_for(lambda: harness.acks == mids, timeout=5)
+    assert len(harness.store.points) == 9
+    assert harness.dead.counts() == {"store_rejected": 1}
+    assert harness.metrics.rejected() == {"store_rejected": 1}
+
+
+def test_a_refused_point_in_the_spill_is_dead_lettered_on_replay(harness: Harness) -> None:
+    harness.store.up = False
+    mids = harness.send(10)
+    wait_for(lambda: harness.acks == mids, timeout=5)
+    harness.store.poisoned_ts = {TS + 7000}
+    harness.store.up = True
+    wait_for(lambda: harness.spill.batches == 0, timeout=15)
+    assert len(harness.store.points) == 9
+    assert harness.dead.counts() == {"store_rejected": 1}
+
+
+def test_close_stores_what_is_held_and_takes_nothing_new(harness: Harness) -> None:
+    mids = harness.send(7)
+    harness.pipeline.close()
+    late = harness.send(3)  # arrives while closing: not taken, so not acknowledged
+    wait_for(lambda: harness.acks == mids, timeout=5)
+    assert not set(late) & set(harness.acks)
+    assert len(harness.store.points) == 7
