@@ -378,7 +378,7 @@ class MosquittoServer(_ManagedProcess):
             "autosave_interval 1",
             f"autosave_on_changes {'true' if self.autosave_on_changes else 'false'}",
             "max_queued_messages 0",
-            "max_inflight_messages 0",
+            "max_inflight_messages 20000",  # < 65535 message ids; > a collector batch
             "set_tcp_nodelay true",
             f"log_dest file {self.log_path}",
             "log_type error",

@@ -34,7 +34,7 @@ def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
         f"persistence_location {data_dir}/",
         "autosave_interval 30",
         "max_queued_messages 0",
-        "max_inflight_messages 0",
+        "max_inflight_messages 20000",  # < 65535 message ids; > a collector batch
         f"log_dest file {data_dir}/mosquitto.log",
     ]
     if os.geteuid() == 0:

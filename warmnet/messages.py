@@ -151,6 +151,11 @@ class DeviceEvent(Reading):
         default=None, pattern=r"^[A-Z0-9_]{1,16}$", description="fault or result code"
     )
     detail: str | None = Field(default=None, max_length=200, description="human-readable note")
+    command_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="for command_result: the id of the command it answers",
+    )
 
 
 def parse_event(raw: bytes) -> DeviceEvent:
@@ -175,10 +180,42 @@ class GatewayStatus(BaseModel):
     state: GatewayState = Field(description="online | offline (last will) | stopped")
     session: int = Field(ge=0, description="connection session number, grows on reconnect")
     ts: EpochMs = Field(description="when the session started (for the will) or the change")
+    # Heartbeat: the gateway republishes `online` periodically with these filled in.
+    outbox_depth: int | None = Field(
+        default=None, ge=0, description="messages waiting in the gateway's on-disk outbox"
+    )
+    uplink_reconnects: int | None = Field(
+        default=None, ge=0, description="uplink reconnects since the gateway process started"
+    )
+    clock_skew_ms: int | None = Field(
+        default=None, description="largest |device clock - gateway clock| seen recently, ms"
+    )
 
 
 def parse_gateway_status(raw: bytes) -> GatewayStatus:
     return _parse(GatewayStatus, raw)
+
+
+class CommandName(StrEnum):
+    CUT_POWER = "cut_power"  # e.g. an overheating charging outlet
+    RESTORE_POWER = "restore_power"
+    RESET = "reset"  # clear a fault / reboot the device controller
+
+
+class DeviceCommand(BaseModel):
+    """Downlink on `warm/v1/{station}/{device}/command` (QoS 1). The gateway executes it
+    on the device and reports a `command_result` event carrying the command id."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="command id, echoed back")
+    ts: EpochMs = Field(description="when the command was issued")
+    command: CommandName = Field(description="what to do")
+    reason: str | None = Field(default=None, max_length=200, description="why, for the log")
+
+
+def parse_command(raw: bytes) -> DeviceCommand:
+    return _parse(DeviceCommand, raw)
 
 
 class DeviceAvailability(BaseModel):

@@ -159,7 +159,14 @@ def test_gateway_status_round_trips(state: GatewayState) -> None:
 def test_gateway_status_payload_uses_plain_state_names() -> None:
     status = GatewayStatus(state=GatewayState.OFFLINE, session=3, ts=TS)
 
-    assert json.loads(dump_json(status)) == {"state": "offline", "session": 3, "ts": TS}
+    assert json.loads(dump_json(status)) == {
+        "state": "offline",
+        "session": 3,
+        "ts": TS,
+        "outbox_depth": None,
+        "uplink_reconnects": None,
+        "clock_skew_ms": None,
+    }
 
 
 def test_station_availability_round_trips() -> None:
