@@ -1,5 +1,6 @@
 """Classifying one incoming MQTT message: valid telemetry (a point to store and a
-reading for live state), a gateway status, or a rejection with a reason code.
+reading for live state), a device event (a point), a gateway status, or a rejection
+with a reason code.
 
 Pure: no I/O. Telemetry is validated against the model of the device's kind from the
 registry, never against what the payload claims.
@@ -7,11 +8,13 @@ registry, never against what the payload claims.
 
 from dataclasses import dataclass
 
-from collector.points import Point, from_telemetry
+from collector.points import Point, from_event, from_telemetry
 from warmnet.messages import (
+    DeviceEvent,
     GatewayStatus,
     InvalidPayloadError,
     Telemetry,
+    parse_event,
     parse_gateway_status,
     parse_telemetry,
 )
@@ -26,6 +29,12 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptedEvent:
+    point: Point
+    event: DeviceEvent
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayUpdate:
     station: str
     status: GatewayStatus
@@ -37,7 +46,7 @@ class Rejected:
     detail: str
 
 
-Outcome = Accepted | GatewayUpdate | Rejected
+Outcome = Accepted | AcceptedEvent | GatewayUpdate | Rejected
 
 
 def classify(topic: str, payload: bytes, fleet: Fleet) -> Outcome:
@@ -51,13 +60,16 @@ def classify(topic: str, payload: bytes, fleet: Fleet) -> Outcome:
     try:
         if t.channel is Channel.GATEWAY_STATUS:
             return GatewayUpdate(t.station, parse_gateway_status(payload))
-        if t.channel is not Channel.TELEMETRY or t.device is None:
+        if t.channel not in (Channel.TELEMETRY, Channel.EVENT) or t.device is None:
             return Rejected("unexpected_topic", f"collector does not ingest {topic!r}")
         spec = fleet.device(t.station, t.device)
         if spec is None:
             return Rejected(
                 "unknown_device", f"device {t.device!r} is not registered at {t.station!r}"
             )
+        if t.channel is Channel.EVENT:
+            event = parse_event(payload)
+            return AcceptedEvent(from_event(t.station, t.device, station.area, event), event)
         reading = parse_telemetry(spec.kind, payload)
     except InvalidPayloadError as exc:
         return Rejected(exc.reason, exc.detail)

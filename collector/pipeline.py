@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from collector.deadletter import DeadLetter, DeadLetterStore
-from collector.ingest import Accepted, GatewayUpdate, Rejected, classify
+from collector.ingest import Accepted, AcceptedEvent, GatewayUpdate, Rejected, classify
 from collector.live import LiveState
 from collector.metrics import Metrics
 from collector.points import Point, line
@@ -32,6 +32,7 @@ from warmnet.registry import Fleet
 log = logging.getLogger(__name__)
 
 Ack = Callable[[int, int], object]  # (mid, qos)
+Stored = Accepted | AcceptedEvent  # what becomes a point
 
 MAX_BACKOFF_S = 10.0
 
@@ -49,7 +50,7 @@ class Inbound:
 
 @dataclass(slots=True)
 class Batch:
-    accepted: list[tuple[Accepted, Inbound]] = field(default_factory=list)
+    accepted: list[tuple[Stored, Inbound]] = field(default_factory=list)
     gateway: list[GatewayUpdate] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     acks: list[tuple[int, int]] = field(default_factory=list)
@@ -165,7 +166,7 @@ class Pipeline:
 
     def _take(self, batch: Batch, msg: Inbound) -> None:
         outcome = classify(msg.topic, msg.payload, self._fleet)
-        if isinstance(outcome, Accepted):
+        if isinstance(outcome, Accepted | AcceptedEvent):
             batch.accepted.append((outcome, msg))
         elif isinstance(outcome, GatewayUpdate):
             batch.gateway.append(outcome)
@@ -190,10 +191,11 @@ class Pipeline:
             return Batch()  # shutting down with nowhere to put it: the broker redelivers
         self._dead.add(batch.dead)
         for accepted, _ in stored:
-            point = accepted.point
-            self._live.update(
-                point.station, point.device, DeviceKind(point.measurement), accepted.reading
-            )
+            if isinstance(accepted, Accepted):
+                point = accepted.point
+                self._live.update(
+                    point.station, point.device, DeviceKind(point.measurement), accepted.reading
+                )
         for update in batch.gateway:
             self._live.set_gateway(update.station, update.status)
         for mid, qos in batch.acks:
@@ -204,7 +206,7 @@ class Pipeline:
         self._metrics.inc("batches")
         return Batch()
 
-    def _persist(self, batch: Batch) -> list[tuple[Accepted, Inbound]] | None:
+    def _persist(self, batch: Batch) -> list[tuple[Stored, Inbound]] | None:
         if not batch.accepted:
             return []
         if self._store_ok.is_set():
@@ -249,8 +251,8 @@ class Pipeline:
             return True
 
     def _write_isolating(
-        self, batch: Batch, items: Sequence[tuple[Accepted, Inbound]]
-    ) -> list[tuple[Accepted, Inbound]]:
+        self, batch: Batch, items: Sequence[tuple[Stored, Inbound]]
+    ) -> list[tuple[Stored, Inbound]]:
         """Write; points the store refuses (4xx) are isolated by bisection and
         dead-lettered, the rest is written. StoreUnavailableError propagates."""
         if not items:

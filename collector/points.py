@@ -1,14 +1,17 @@
 """Time-series points and their InfluxDB line-protocol encoding.
 
-One measurement per device kind; tags station, device, area (low cardinality: never
-seq or session ids); a point is keyed by (measurement, tags, ts) so a redelivered
-message overwrites itself: writes are idempotent.
+One measurement per device kind, plus `event` for device events; tags station,
+device, area (and `type` for events; low cardinality: never seq or session ids); a
+point is keyed by (measurement, tags, ts) so a redelivered message overwrites itself:
+writes are idempotent.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from warmnet.messages import Telemetry
+from warmnet.messages import DeviceEvent, Telemetry
+
+EVENT_MEASUREMENT = "event"
 
 FieldValue = float | int | bool | str
 
@@ -21,10 +24,11 @@ class Point:
     area: str
     ts_ms: int
     fields: dict[str, FieldValue]
+    tags: tuple[tuple[str, str], ...] = ()  # extra tags, sorted by key
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.measurement, self.station, self.device, self.ts_ms)
+    def key(self) -> tuple[str, str, str, tuple[tuple[str, str], ...], int]:
+        return (self.measurement, self.station, self.device, self.tags, self.ts_ms)
 
 
 def from_telemetry(kind: str, station: str, device: str, area: str, reading: Telemetry) -> Point:
@@ -34,6 +38,19 @@ def from_telemetry(kind: str, station: str, device: str, area: str, reading: Tel
             continue
         fields[name] = value
     return Point(kind, station, device, area, reading.ts, fields)
+
+
+def from_event(station: str, device: str, area: str, event: DeviceEvent) -> Point:
+    """Events are tagged by type: two different events of a device in the same
+    millisecond (a session stop and a fault) are two points, not one."""
+    fields: dict[str, FieldValue] = {}
+    for name, value in event:
+        if name in ("ts", "type") or value is None:
+            continue
+        fields[name] = value
+    return Point(
+        EVENT_MEASUREMENT, station, device, area, event.ts, fields, (("type", event.type.value),)
+    )
 
 
 def _escape_key(s: str) -> str:
@@ -60,6 +77,8 @@ def line(point: Point) -> str:
         f"area={_escape_key(point.area)},device={_escape_key(point.device)},"
         f"station={_escape_key(point.station)}"
     )
+    for k, v in point.tags:
+        tags += f",{_escape_key(k)}={_escape_key(v)}"
     fields = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in point.fields.items())
     return f"{_escape_measurement(point.measurement)},{tags} {fields} {point.ts_ms}"
 

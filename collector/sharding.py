@@ -38,9 +38,9 @@ def subscriptions(owned: list[str] | None) -> list[str]:
     """Topic filters for the collector: wildcards when unsharded (so that messages from
     unregistered stations are seen and dead-lettered), per station when sharded."""
     if owned is None:
-        return [topics.ALL_TELEMETRY, topics.ALL_GATEWAY_STATUS]
+        return [topics.ALL_TELEMETRY, topics.ALL_EVENTS, topics.ALL_GATEWAY_STATUS]
     return [
         topics.station_filter(s, channel)
         for s in owned
-        for channel in (Channel.TELEMETRY, Channel.GATEWAY_STATUS)
+        for channel in (Channel.TELEMETRY, Channel.EVENT, Channel.GATEWAY_STATUS)
     ]

@@ -52,12 +52,15 @@ class SpillQueue(Protocol):
 def encode_batch(points: Sequence[Point]) -> bytes:
     # JSON keeps int/float/bool/str apart (0.0 stays a float), which line protocol
     # field types depend on.
-    rows = [[p.measurement, p.station, p.device, p.area, p.ts_ms, p.fields] for p in points]
+    rows = [[p.measurement, p.station, p.device, p.area, p.ts_ms, p.fields, p.tags] for p in points]
     return zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 1)
 
 
 def decode_batch(blob: bytes) -> list[Point]:
-    return [Point(m, s, d, a, ts, f) for m, s, d, a, ts, f in json.loads(zlib.decompress(blob))]
+    return [
+        Point(m, s, d, a, ts, f, tuple((k, v) for k, v in tags))
+        for m, s, d, a, ts, f, tags in json.loads(zlib.decompress(blob))
+    ]
 
 
 class MemorySpill:

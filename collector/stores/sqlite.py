@@ -20,9 +20,10 @@ CREATE TABLE IF NOT EXISTS points (
     station     TEXT NOT NULL,
     device      TEXT NOT NULL,
     area        TEXT NOT NULL,
+    tags        TEXT NOT NULL,  -- extra tags as JSON ('[]' for device kinds)
     ts          INTEGER NOT NULL,
     fields      TEXT NOT NULL,
-    PRIMARY KEY (measurement, station, device, ts)
+    PRIMARY KEY (measurement, station, device, tags, ts)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS points_by_time ON points (ts);
 """
@@ -40,13 +41,21 @@ class SqliteStore:
 
     def write(self, points: Sequence[Point]) -> None:
         rows = [
-            (p.measurement, p.station, p.device, p.area, p.ts_ms, json.dumps(p.fields))
+            (
+                p.measurement,
+                p.station,
+                p.device,
+                p.area,
+                json.dumps(p.tags),
+                p.ts_ms,
+                json.dumps(p.fields),
+            )
             for p in points
         ]
         try:
             with self._lock:
                 self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?)", rows)
                 self._db.execute("COMMIT")
         except sqlite3.OperationalError as exc:  # disk full, locked past timeout
             if self._db.in_transaction:
@@ -56,8 +65,9 @@ class SqliteStore:
     def select(
         self, measurement: str, station: str | None = None, device: str | None = None
     ) -> list[dict[str, Any]]:
-        """Points of one measurement, oldest first, as {ts, station, device, **fields}."""
-        sql = "SELECT station, device, ts, fields FROM points WHERE measurement = ?"
+        """Points of one measurement, oldest first, as {ts, station, device, **tags,
+        **fields}."""
+        sql = "SELECT station, device, tags, ts, fields FROM points WHERE measurement = ?"
         args: list[Any] = [measurement]
         if station is not None:
             sql += " AND station = ?"
@@ -67,7 +77,10 @@ class SqliteStore:
             args.append(device)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY ts", args).fetchall()
-        return [{"station": s, "device": d, "ts": ts, **json.loads(f)} for s, d, ts, f in rows]
+        return [
+            {"station": s, "device": d, **dict(json.loads(t)), "ts": ts, **json.loads(f)}
+            for s, d, t, ts, f in rows
+        ]
 
     def close(self) -> None:
         with self._lock:

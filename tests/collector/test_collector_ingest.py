@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from collector.ingest import Accepted, GatewayUpdate, Rejected, classify
+from collector.ingest import Accepted, AcceptedEvent, GatewayUpdate, Rejected, classify
 from warmnet import topics
 from warmnet.kinds import DeviceKind
 from warmnet.messages import GatewayState, MicrowaveTelemetry
@@ -158,7 +158,6 @@ def test_unknown_device_is_rejected(fleet: Fleet) -> None:
 @pytest.mark.parametrize(
     "topic",
     [
-        topics.event("wmq-01", "outlet-01"),
         topics.command("wmq-01", "outlet-01"),
         topics.availability("wmq-01"),
     ],
@@ -208,3 +207,28 @@ def test_invalid_gateway_status_is_rejected(fleet: Fleet) -> None:
     outcome = rejected(classify(topics.gateway_status("wmq-01"), b"online", fleet))
 
     assert outcome.reason == "malformed_json"
+
+
+def test_device_event_becomes_a_point_tagged_by_type(fleet: Fleet) -> None:
+    raw = json.dumps(
+        {"ts": TS, "seq": 4, "type": "fault_raised", "code": "OVERHEAT", "detail": "socket hot"}
+    ).encode()
+    outcome = classify(topics.event("wmq-01", "outlet-01"), raw, fleet)
+
+    assert isinstance(outcome, AcceptedEvent)
+    assert outcome.point.measurement == "event"
+    assert outcome.point.tags == (("type", "fault_raised"),)
+    assert outcome.point.fields == {
+        "seq": 4,
+        "historical": False,
+        "code": "OVERHEAT",
+        "detail": "socket hot",
+    }
+
+
+def test_invalid_event_is_rejected_with_reason(fleet: Fleet) -> None:
+    raw = json.dumps({"ts": TS, "seq": 4, "type": "exploded"}).encode()
+    outcome = rejected(classify(topics.event("wmq-01", "outlet-01"), raw, fleet))
+
+    assert outcome.reason == "schema"
+    assert "type" in outcome.detail

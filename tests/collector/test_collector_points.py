@@ -2,10 +2,12 @@
 
 import pytest
 
-from collector.points import FieldValue, Point, encode, from_telemetry, line
+from collector.points import FieldValue, Point, encode, from_event, from_telemetry, line
 from warmnet.kinds import DeviceKind
 from warmnet.messages import (
     ChargingOutletTelemetry,
+    DeviceEvent,
+    EventType,
     MicrowaveTelemetry,
     WaterHeaterTelemetry,
 )
@@ -160,4 +162,14 @@ def test_key_identifies_a_redelivered_point() -> None:
     a = point(power_w=1.0)
     b = point(power_w=2.0)
 
-    assert a.key == b.key == ("microwave", "wmq-01", "microwave-1", TS)
+    assert a.key == b.key == ("microwave", "wmq-01", "microwave-1", (), TS)
+
+
+def test_events_carry_their_type_as_a_tag() -> None:
+    event = DeviceEvent(ts=TS, seq=9, type=EventType.FAULT_RAISED, code="OVERHEAT")
+    text = line(from_event("wmq-01", "outlet-01", "panmen", event))
+
+    assert text == (
+        f"event,area=panmen,device=outlet-01,station=wmq-01,type=fault_raised "
+        f'seq=9i,historical=false,code="OVERHEAT" {TS}'
+    )

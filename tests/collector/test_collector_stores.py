@@ -207,3 +207,21 @@ def test_empty_write_is_a_no_op(store: SqliteStore) -> None:
     store.write([])
 
     assert store.select("charging_outlet") == []
+
+
+def test_sqlite_keeps_two_events_of_one_device_in_the_same_millisecond(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "ts.sqlite")
+    stop = Point(
+        "event", "wmq-01", "outlet-01", "panmen", 5, {"seq": 1}, (("type", "session_stopped"),)
+    )
+    fault = Point(
+        "event", "wmq-01", "outlet-01", "panmen", 5, {"seq": 2}, (("type", "fault_raised"),)
+    )
+    store.write([stop, fault, fault])
+    rows = store.select("event")
+    store.close()
+
+    assert sorted((r["type"], r["seq"]) for r in rows) == [
+        ("fault_raised", 2),
+        ("session_stopped", 1),
+    ]
