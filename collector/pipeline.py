@@ -82,6 +82,7 @@ class Pipeline:
         self._dead = deadletters
         self._live = live
         self._metrics = metrics
+        self._received = metrics.counter("received")  # per message: lock-free
         self._ack = ack
         self._max_points = max_points
         self._max_age_s = max_age_s
@@ -105,7 +106,7 @@ class Pipeline:
         while not self._closing.is_set():
             try:
                 self._queue.put(msg, timeout=0.5)
-                self._metrics.inc("received")
+                self._received.inc()
                 return
             except queue.Full:
                 self._metrics.inc("queue_full_waits")
@@ -202,8 +203,9 @@ class Pipeline:
             if qos > 0:
                 self._ack(mid, qos)
         self._oldest_unacked_ms = None
-        self._metrics.inc("stored", len(stored))
-        self._metrics.inc("batches")
+        self._metrics.update(
+            {"stored": len(stored), "batches": 1}, observe={"batch_points": len(stored)}
+        )
         return Batch()
 
     def _persist(self, batch: Batch) -> list[tuple[Stored, Inbound]] | None:
@@ -270,8 +272,23 @@ class Pipeline:
             return self._write_isolating(batch, items[:mid]) + self._write_isolating(
                 batch, items[mid:]
             )
-        self._metrics.inc("write_ms_total", int((time.monotonic() - t0) * 1000))
+        self._metrics.observe("write_latency_ms", (time.monotonic() - t0) * 1000)
         return list(items)
+
+    def write_points(self, points: Sequence[Point]) -> None:
+        """For points that do not come from MQTT (the collector's own metrics): into
+        the store, or the spill while the store is down. Thread-safe."""
+        if self._store_ok.is_set():
+            try:
+                self._store.write(points)
+                return
+            except StoreUnavailableError:
+                self._store_ok.clear()
+        try:
+            self._spill.append(points)
+        except SpillFullError as exc:
+            raise StoreUnavailableError(f"store down and spill full: {exc}") from exc
+        self._spilled.set()
 
     # -- the replayer thread ---------------------------------------------------------
 

@@ -3,7 +3,7 @@ the ingest pipeline, the store and the availability publisher."""
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,10 @@ from collector.availability import summarize
 from collector.deadletter import DeadLetterStore
 from collector.live import LiveState
 from collector.metrics import Metrics
+from collector.metrics_http import MetricsServer, serve_metrics
 from collector.pipeline import Inbound, Pipeline
+from collector.points import Point
+from collector.selfmetrics import SelfMetrics
 from collector.settings import CollectorSettings
 from collector.sharding import owned_stations, subscriptions
 from collector.spill import SqliteSpill
@@ -92,6 +95,17 @@ class Collector:
             max_age_s=settings.batch_max_age_s,
             queue_max=settings.queue_max,
         )
+        # -- self-metrics (gauges, /metrics, `collector` measurement) ----------------------
+        self._register_gauges()
+        self.self_metrics = SelfMetrics(
+            self.metrics,
+            settings.session_client_id,
+            self._write_self_metrics,
+            self.clock,
+            settings.self_metrics_interval_s,
+        )
+        self.metrics_server: MetricsServer | None = None
+        # -- end self-metrics ----------------------------------------------------------------
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -147,9 +161,11 @@ class Collector:
         self._writer = self._start_thread(self.pipeline.run, "collector-pipeline")
         self._replayer = self._start_thread(self.pipeline.replay, "collector-replay")
         self._start_thread(self._publish_availability_loop, "collector-availability")
+        self._start_thread(lambda: self.self_metrics.run(self._stop), "collector-self-metrics")
         connect(self._client, self.settings.mqtt_url)
         if not self.subscribed.wait(10):
             raise ConnectError("broker did not confirm the collector's subscriptions")
+        self._serve_metrics()  # self-metrics: once started (a failed start leaks no port)
 
     def _start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -177,10 +193,42 @@ class Collector:
             log.warning("final availability not published", extra={"error": str(exc)})
         self._client.disconnect()
         self._client.loop_stop()
+        if self.metrics_server is not None:  # self-metrics: before the gauges' sources close
+            self.metrics_server.stop()
         self.store.close()
         self.spill.close()
         self.deadletters.close()
         log.info("collector stopped", extra=self.metrics.snapshot())
+
+    # -- self-metrics --------------------------------------------------------------------
+
+    def _register_gauges(self) -> None:
+        self.metrics.gauge_fn("queue_backlog", lambda: self.pipeline.backlog)
+        self.metrics.gauge_fn("spill_backlog_batches", lambda: self.spill.batches)
+        self.metrics.gauge_fn("spill_backlog_bytes", lambda: self.spill.bytes)
+        self.metrics.gauge_fn("oldest_unacked_age_ms", self._oldest_unacked_age_ms)
+
+    def _oldest_unacked_age_ms(self) -> int:
+        oldest = self.pipeline.oldest_unacked_ms
+        return 0 if oldest is None else max(0, self.clock.now_ms() - oldest)
+
+    def _write_self_metrics(self, points: Sequence[Point]) -> None:
+        # Like telemetry: to the store, or to the spill while the store is down.
+        self.pipeline.write_points(points)
+
+    def _serve_metrics(self) -> None:
+        port = self.settings.metrics_port
+        if port is None:
+            return
+        try:
+            self.metrics_server = serve_metrics(
+                self.metrics, self.settings.session_client_id, self.settings.metrics_host, port
+            )
+        except OSError as exc:  # ingestion matters more than the endpoint: keep going
+            log.error(
+                "metrics endpoint not served",
+                extra={"host": self.settings.metrics_host, "port": port, "error": str(exc)},
+            )
 
     # -- availability --------------------------------------------------------------------
 

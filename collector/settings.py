@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from warmnet.settings import CommonSettings, HttpUrl
 
@@ -55,6 +55,27 @@ class CollectorSettings(CommonSettings):
     availability_interval_s: float = Field(
         default=1.0, gt=0, description="how often changed stations' availability is published"
     )
+    # -- self-metrics (collector/metrics_http.py, collector/selfmetrics.py)
+    metrics_port: int | None = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics port; 0: any free port; empty, 'off' or 'none': no "
+        "endpoint",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address /metrics listens on (0.0.0.0: all)"
+    )
+    self_metrics_interval_s: float = Field(
+        default=10.0, gt=0, description="how often the `collector` measurement is written"
+    )
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _shards(self) -> "CollectorSettings":

@@ -72,6 +72,40 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from gateway.service import Gateway
+    from gateway.settings import load_gateway_settings
+    from gateway.sink import GatewaySink
+    from simulators.runner import run as simulate
+    from warmnet.clock import SimulatedClock
+
+    try:
+        settings = load_gateway_settings(station=args.station)
+        _setup(settings)
+        fleet = load_fleet(settings.registry)
+        clock = SimulatedClock(speed=args.speed)
+        gateway = Gateway(settings, fleet, clock=clock)
+    except (ValidationError, RegistryError, ValueError) as exc:
+        sys.stderr.write(f"gateway: {exc}\n")
+        return 1
+    stop = _stop_on_signals()
+    gateway.start()
+    try:
+        if args.no_sim:
+            stop.wait()
+        else:
+            # The gateway package never imports the simulators: they meet here. The
+            # station's device models feed Gateway.submit; `simulate` stops the gateway.
+            station = settings.station
+            sink = GatewaySink({station: gateway})
+            simulate(fleet, [station], lambda _ids: sink, clock, seed=args.seed, stop=stop)
+    finally:
+        gateway.stop()
+    return 0
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from warmnet.broker import run_amqtt
 
@@ -105,6 +139,59 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    from collector.deadletter_cli import run
+
+    if getattr(args, "data_dir", None) is not None:
+        data_dir = Path(args.data_dir)
+    else:
+        from pydantic import ValidationError
+
+        from collector.settings import load_collector_settings
+
+        try:
+            data_dir = load_collector_settings().data_dir
+        except ValidationError as exc:
+            sys.stderr.write(f"invalid collector settings (WARMNET_*):\n{exc}\n")
+            return 1
+    return run(
+        args.action,
+        data_dir,
+        reason=getattr(args, "reason", None),
+        limit=getattr(args, "limit", 20),
+        letter_id=getattr(args, "id", None),
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def _add_deadletter(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="the collector's data directory (default: WARMNET_DATA_DIR, else var)",
+    )
+    dl = sub.add_parser(
+        "deadletter", parents=[data_dir], help="inspect the messages the collector refused"
+    )
+    dl.set_defaults(func=cmd_deadletter)  # no data_dir default: the action is shared
+    actions = dl.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", parents=[data_dir], help="newest dead letters")
+    ls.add_argument("--reason", help="only this reason code (e.g. schema, malformed_json)")
+    ls.add_argument("--limit", type=_positive_int, default=20, help="at most N (default 20)")
+    show = actions.add_parser("show", parents=[data_dir], help="one dead letter, all fields")
+    show.add_argument("id", type=int, help="its id (from `list`)")
+    actions.add_parser("count", parents=[data_dir], help="dead letters per reason")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="warmnet", description="warm station network monitoring")
     sub = p.add_subparsers(dest="command", required=True)
@@ -134,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_simulate)
 
+    g = sub.add_parser("gateway", help="one station's gateway, its devices simulated in-process")
+    g.add_argument("--station", required=True, help="the station this gateway serves")
+    g.add_argument("--seed", type=int, default=7, help="simulated devices' seed")
+    g.add_argument("--speed", type=float, default=1.0, help="simulated clock speed factor")
+    g.add_argument(
+        "--no-sim", action="store_true", help="no simulated devices (local MQTT intake only)"
+    )
+    g.set_defaults(func=cmd_gateway)
+
     b = sub.add_parser("broker", help="embedded MQTT broker (amqtt) for demos")
     b.add_argument("--host", default="127.0.0.1")
     b.add_argument("--port", type=int, default=1883)
@@ -143,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("action", choices=["check", "list"])
     r.add_argument("path", nargs="?", default=None, help="registry YAML (default: bundled)")
     r.set_defaults(func=cmd_registry)
+
+    _add_deadletter(sub)
     return p
 
 
