@@ -24,7 +24,7 @@ from collector.ingest import Accepted, AcceptedEvent, GatewayUpdate, Rejected, c
 from collector.live import LiveState
 from collector.metrics import Metrics
 from collector.points import Point, line
-from collector.spill import SpillFullError, SpillQueue
+from collector.spill import Origin, SpillFullError, SpillQueue
 from collector.stores.base import StoreRejectedError, StoreUnavailableError, TimeSeriesStore
 from warmnet.kinds import DeviceKind
 from warmnet.registry import Fleet
@@ -218,17 +218,20 @@ class Pipeline:
                 self._metrics.inc("write_errors")
                 self._store_ok.clear()
                 log.warning("store unavailable: spilling to disk", extra={"error": str(exc)[:200]})
-        if self._spill_batch([a.point for a, _ in batch.accepted]):
+        origins: list[Origin | None] = [
+            Origin(m.topic, m.payload, m.received_at_ms) for _, m in batch.accepted
+        ]
+        if self._spill_batch([a.point for a, _ in batch.accepted], origins):
             return list(batch.accepted)
         return None
 
-    def _spill_batch(self, points: list[Point]) -> bool:
+    def _spill_batch(self, points: list[Point], origins: list[Origin | None]) -> bool:
         """Append to the spill; while it is full, wait for the replayer to make room
         (we do not acknowledge meanwhile, so the broker holds newer messages)."""
         full_since: float | None = None
         while True:
             try:
-                self._spill.append(points)
+                self._spill.append(points, origins)
             except SpillFullError as exc:
                 if full_since is None:
                     full_since = time.monotonic()
@@ -304,9 +307,8 @@ class Pipeline:
                 if self._closing.is_set() and self._spill.batches == 0:
                     return
                 continue
-            batch_id, points = oldest
             try:
-                self._write_replayed(points)
+                self._write_replayed(oldest.points, oldest.origins)
             except StoreUnavailableError as exc:
                 log.info(
                     "store still unavailable",
@@ -320,25 +322,28 @@ class Pipeline:
                     return
                 delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
-            self._spill.remove(batch_id)
+            self._spill.remove(oldest.id)
             self._metrics.inc("replayed_batches")
             delay = 0.2
             if self._spill.batches == 0:
                 log.info("spill drained: store caught up")
                 self._store_ok.set()
 
-    def _write_replayed(self, points: list[Point]) -> None:
+    def _write_replayed(self, points: list[Point], origins: list[Origin | None]) -> None:
         try:
             self._store.write(points)
         except StoreRejectedError as exc:
             if len(points) == 1:
-                p = points[0]
-                topic = f"warm/v1/{p.station}/{p.device}/telemetry"
+                p, origin = points[0], origins[0]
+                if origin is None:  # not from MQTT: describe the point itself
+                    origin = Origin(
+                        f"({p.measurement} {p.station} {p.device})", line(p).encode(), p.ts_ms
+                    )
                 dead: list[DeadLetter] = []
                 why = Rejected("store_rejected", str(exc))
-                self._reject(dead, topic, line(p).encode(), p.ts_ms, why)
+                self._reject(dead, origin.topic, origin.payload, origin.received_at_ms, why)
                 self._dead.add(dead)
                 return
             mid = len(points) // 2
-            self._write_replayed(points[:mid])
-            self._write_replayed(points[mid:])
+            self._write_replayed(points[:mid], origins[:mid])
+            self._write_replayed(points[mid:], origins[mid:])

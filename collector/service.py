@@ -3,6 +3,7 @@ the ingest pipeline, the store and the availability publisher."""
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from collector.selfmetrics import SelfMetrics
 from collector.settings import CollectorSettings
 from collector.sharding import owned_stations, subscriptions
 from collector.spill import SqliteSpill
-from collector.stores.base import TimeSeriesStore
+from collector.stores.base import StoreUnavailableError, TimeSeriesStore
 from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
 from warmnet import topics
@@ -48,7 +49,12 @@ def open_store(settings: CollectorSettings) -> TimeSeriesStore:
         password=settings.influx_password.get_secret_value() if settings.influx_password else None,
         timeout_s=settings.influx_timeout_s,
     )
-    store.ensure_database()
+    try:
+        store.ensure_database()
+    except StoreUnavailableError as exc:
+        # Start anyway: batches spill to disk, and the first write that finds the
+        # database missing creates it.
+        log.warning("InfluxDB unavailable at start", extra={"error": str(exc)[:200]})
     return store
 
 
@@ -177,18 +183,22 @@ class Collector:
         """Graceful shutdown (SIGTERM): take no more messages, store (or spill) and
         acknowledge everything held in memory, publish final availability, close.
         What arrives meanwhile is not acknowledged and comes back next session."""
-        timeout = self.settings.shutdown_timeout_s
+        deadline = time.monotonic() + self.settings.shutdown_timeout_s
+
+        def left() -> float:  # one budget for the whole shutdown
+            return max(0.0, deadline - time.monotonic())
+
         self._stop.set()
         self.pipeline.close()
-        self._writer.join(timeout)
+        self._writer.join(left())
         if self._writer.is_alive():
             log.error("could not store everything held in time; the broker will redeliver it")
         self.pipeline.abort()  # the spill stays on disk and is replayed next start
         for t in self._threads:
-            t.join(timeout)
+            t.join(left())
         try:
             for info in self.publish_availability(self.live.take_dirty()):
-                info.wait_for_publish(timeout)
+                info.wait_for_publish(left())
         except (RuntimeError, ValueError) as exc:  # not connected: the next run republishes
             log.warning("final availability not published", extra={"error": str(exc)})
         self._client.disconnect()

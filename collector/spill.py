@@ -17,6 +17,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -27,13 +28,35 @@ class SpillFullError(Exception):
     """The spill's byte budget is used up."""
 
 
+ORIGIN_PAYLOAD_BYTES = 1024  # as much of the raw message as a dead letter keeps
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a spilled point came from, so that a point the store later refuses can
+    still be dead-lettered with its real topic, raw bytes and receive time."""
+
+    topic: str
+    payload: bytes
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpilledBatch:
+    id: int
+    points: list[Point]
+    origins: list[Origin | None]  # one per point; None for points not from MQTT
+
+
 class SpillQueue(Protocol):
-    def append(self, points: Sequence[Point]) -> None:
+    def append(
+        self, points: Sequence[Point], origins: Sequence[Origin | None] | None = None
+    ) -> None:
         """Durably keep one batch, or raise SpillFullError."""
         ...
 
-    def oldest(self) -> tuple[int, list[Point]] | None:
-        """The oldest batch and its id, without removing it; None when empty."""
+    def oldest(self) -> SpilledBatch | None:
+        """The oldest batch, without removing it; None when empty."""
         ...
 
     def remove(self, batch_id: int) -> None:
@@ -49,18 +72,35 @@ class SpillQueue(Protocol):
     def close(self) -> None: ...
 
 
-def encode_batch(points: Sequence[Point]) -> bytes:
+def encode_batch(points: Sequence[Point], origins: Sequence[Origin | None] | None) -> bytes:
     # JSON keeps int/float/bool/str apart (0.0 stays a float), which line protocol
-    # field types depend on.
-    rows = [[p.measurement, p.station, p.device, p.area, p.ts_ms, p.fields, p.tags] for p in points]
+    # field types depend on. Raw payloads are kept as latin-1 text: bytes in, bytes out.
+    origins = origins if origins is not None else [None] * len(points)
+    rows = [
+        [
+            p.measurement,
+            p.station,
+            p.device,
+            p.area,
+            p.ts_ms,
+            p.fields,
+            p.tags,
+            None
+            if o is None
+            else [o.topic, o.payload[:ORIGIN_PAYLOAD_BYTES].decode("latin-1"), o.received_at_ms],
+        ]
+        for p, o in zip(points, origins, strict=True)
+    ]
     return zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 1)
 
 
-def decode_batch(blob: bytes) -> list[Point]:
-    return [
-        Point(m, s, d, a, ts, f, tuple((k, v) for k, v in tags))
-        for m, s, d, a, ts, f, tags in json.loads(zlib.decompress(blob))
-    ]
+def decode_batch(batch_id: int, blob: bytes) -> SpilledBatch:
+    points: list[Point] = []
+    origins: list[Origin | None] = []
+    for m, s, d, a, ts, f, tags, o in json.loads(zlib.decompress(blob)):
+        points.append(Point(m, s, d, a, ts, f, tuple((k, v) for k, v in tags)))
+        origins.append(None if o is None else Origin(o[0], o[1].encode("latin-1"), o[2]))
+    return SpilledBatch(batch_id, points, origins)
 
 
 class MemorySpill:
@@ -71,8 +111,10 @@ class MemorySpill:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def append(self, points: Sequence[Point]) -> None:
-        blob = encode_batch(points)
+    def append(
+        self, points: Sequence[Point], origins: Sequence[Origin | None] | None = None
+    ) -> None:
+        blob = encode_batch(points, origins)
         with self._lock:
             if self._items and self._bytes + len(blob) > self._max:
                 raise SpillFullError(f"spill budget {self._max} bytes used up")
@@ -80,12 +122,12 @@ class MemorySpill:
             self._next_id += 1
             self._bytes += len(blob)
 
-    def oldest(self) -> tuple[int, list[Point]] | None:
+    def oldest(self) -> SpilledBatch | None:
         with self._lock:
             if not self._items:
                 return None
             batch_id, blob = self._items[0]
-        return batch_id, decode_batch(blob)
+        return decode_batch(batch_id, blob)
 
     def remove(self, batch_id: int) -> None:
         with self._lock:
@@ -128,8 +170,10 @@ class SqliteSpill:
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(batch)), 0) FROM spill")
         self._count, self._bytes = row.fetchone()
 
-    def append(self, points: Sequence[Point]) -> None:
-        blob = encode_batch(points)
+    def append(
+        self, points: Sequence[Point], origins: Sequence[Origin | None] | None = None
+    ) -> None:
+        blob = encode_batch(points, origins)
         with self._lock:
             if self._count and self._bytes + len(blob) > self._max:
                 raise SpillFullError(f"spill budget {self._max} bytes used up")
@@ -137,12 +181,12 @@ class SqliteSpill:
             self._count += 1
             self._bytes += len(blob)
 
-    def oldest(self) -> tuple[int, list[Point]] | None:
+    def oldest(self) -> SpilledBatch | None:
         with self._lock:
             row = self._db.execute("SELECT id, batch FROM spill ORDER BY id LIMIT 1").fetchone()
         if row is None:
             return None
-        return row[0], decode_batch(row[1])
+        return decode_batch(row[0], row[1])
 
     def remove(self, batch_id: int) -> None:
         with self._lock:

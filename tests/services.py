@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -30,6 +31,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 __all__ = [
     "InfluxError",
@@ -600,3 +603,25 @@ bind-address = "{self.host}:{self.rpc_port}"
         for result in body.get("results", []):
             if "error" in result:
                 raise InfluxError(result["error"])
+
+
+def clear_session(host: str, port: int, client_id: str) -> None:
+    """Remove a persistent session from the shared broker (connect with a clean session
+    under the same client id), so that it does not queue later tests' traffic."""
+    done = threading.Event()
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=True,
+        protocol=MQTTProtocolVersion.MQTTv311,
+    )
+    client.on_connect = lambda *_a: done.set()
+    try:
+        client.connect(host, port, keepalive=10)
+        client.loop_start()
+        done.wait(10)
+    except OSError as exc:
+        print(f"warning: could not clear MQTT session {client_id}: {exc}")
+    finally:
+        client.disconnect()
+        client.loop_stop()

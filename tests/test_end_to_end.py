@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
-from services import InfluxServer, MosquittoServer, free_port, wait_for
+from services import InfluxServer, MosquittoServer, clear_session, free_port, wait_for
 
 from api.app import create_app
 from api.live import LiveAvailability, MqttAvailabilityFeed
@@ -246,6 +246,9 @@ def test_simulated_stations_end_to_end(stack: Stack, tmp_path: Path, unique_id: 
                     garbage.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
         garbage.loop_stop()
         garbage.disconnect()
+        # Nor a persistent session that would queue every later test's traffic.
+        host, port = stack.mqtt_url.removeprefix("mqtt://").split(":")
+        clear_session(host, int(port), collector.settings.session_client_id)
 
     # Every published message is stored once, with the values that were published.
     points = stored_points(stack, tmp_path)

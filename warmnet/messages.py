@@ -33,7 +33,9 @@ class Reading(BaseModel):
     model_config = _STRICT
 
     ts: EpochMs = Field(description="measurement time, epoch ms UTC")
-    seq: int = Field(ge=0, description="per-device sequence number assigned at the gateway")
+    seq: int = Field(
+        ge=0, lt=2**63, description="per-device sequence number assigned at the gateway"
+    )
     historical: bool = Field(
         default=False,
         description="replayed from the gateway outbox after an outage: store, but never "

@@ -69,7 +69,9 @@ class InfluxV1Store:
             if r.status_code == 404 and "database not found" in r.text and attempt == 1:
                 self.ensure_database()
                 continue
-            if r.status_code >= 500 or r.status_code in (404, 408, 429):
+            # Not the data's fault: server trouble, overload, or credentials (a rotated
+            # token must not make us dead-letter good data).
+            if r.status_code >= 500 or r.status_code in (401, 403, 404, 408, 429):
                 raise StoreUnavailableError(f"InfluxDB {r.status_code}: {r.text[:200]}")
             raise StoreRejectedError(f"InfluxDB {r.status_code}: {r.text[:300]}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from services import InfluxServer, MosquittoServer, wait_for
+from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
 from collector.service import Collector
 from collector.settings import CollectorSettings
@@ -102,6 +102,7 @@ def test_valid_points_land_in_influx_and_garbage_is_dead_lettered(
         assert collector.deadletters.counts() == collector.metrics.rejected()
     finally:
         collector.stop()
+        clear_session(mosquitto.host, mosquitto.port, settings.session_client_id)
 
 
 def test_sqlite_store_and_retained_availability(
@@ -130,6 +131,7 @@ def test_sqlite_store_and_retained_availability(
         wait_for(lambda: collector.metrics.get("stored") == 2, timeout=10)
     finally:
         collector.stop()
+        clear_session(mosquitto.host, mosquitto.port, settings.session_client_id)
     store = SqliteStore(tmp_path / "timeseries.sqlite")
     assert [p["seq"] for p in store.select("charging_outlet", "wmq-02", "outlet-01")] == [0, 1]
     store.close()

@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
-from services import InfluxServer, MosquittoServer, wait_for
+from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
 from collector.service import Collector
 from collector.settings import CollectorSettings
@@ -119,6 +119,7 @@ def test_collector_measurement_and_metrics_endpoint_agree_with_what_was_publishe
         assert got[("warmnet_collector_spill_backlog_batches", ())] == 0
     finally:
         collector.stop()
+        clear_session(mosquitto.host, mosquitto.port, client_id)
 
     with pytest.raises(httpx.ConnectError):
         httpx.get(url, timeout=2)

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from collector.points import Point
-from collector.spill import MemorySpill, SpillFullError, SpillQueue, SqliteSpill
+from collector.spill import (
+    ORIGIN_PAYLOAD_BYTES,
+    MemorySpill,
+    Origin,
+    SpillFullError,
+    SpillQueue,
+    SqliteSpill,
+)
 
 MakeSpill = Callable[[int], SpillQueue]
 
@@ -52,12 +59,12 @@ def test_batches_come_back_oldest_first_until_removed(make_spill: MakeSpill) -> 
     assert spill.batches == 2
     first = spill.oldest()
     assert first is not None
-    assert [p.ts_ms for p in first[1]] == [100, 101, 102]
+    assert [p.ts_ms for p in first.points] == [100, 101, 102]
     assert spill.oldest() == first  # peeking does not consume
-    spill.remove(first[0])
+    spill.remove(first.id)
     second = spill.oldest()
-    assert second is not None and second[1][0].ts_ms == 200
-    spill.remove(second[0])
+    assert second is not None and second.points[0].ts_ms == 200
+    spill.remove(second.id)
     assert spill.oldest() is None
     assert spill.batches == 0 and spill.bytes == 0
 
@@ -67,7 +74,7 @@ def test_field_types_survive_exactly(make_spill: MakeSpill) -> None:
     spill.append(batch(5, n=1))
     got = spill.oldest()
     assert got is not None
-    fields = got[1][0].fields
+    fields = got.points[0].fields
     # 0.0 must stay a float and seq an int: InfluxDB refuses a field that changes type.
     assert fields == {"seq": 5, "power_w": 0.0, "state": "idle", "historical": False}
     assert [type(v) for v in fields.values()] == [int, float, str, bool]
@@ -80,7 +87,7 @@ def test_budget_refuses_appends_and_frees_on_remove(make_spill: MakeSpill) -> No
         spill.append(batch(2))
     first = spill.oldest()
     assert first is not None
-    spill.remove(first[0])
+    spill.remove(first.id)
     spill.append(batch(2))
     assert spill.batches == 1
 
@@ -101,5 +108,20 @@ def test_sqlite_spill_survives_a_restart(tmp_path: Path) -> None:
     reopened = SqliteSpill(path, 1 << 20)
     assert reopened.batches == 2 and reopened.bytes > 0
     got = reopened.oldest()
-    assert got is not None and got[1][0].ts_ms == 1
+    assert got is not None and got.points[0].ts_ms == 1
     reopened.close()
+
+
+def test_origins_keep_topic_raw_bytes_and_receive_time(make_spill: MakeSpill) -> None:
+    spill = make_spill(1 << 20)
+    raw = b'{"ts": 1, "x": "\xff\x00 not utf-8"}' + bytes(range(256)) * 8
+    origins = [Origin("warm/v1/wmq-01/outlet-01/telemetry", raw, 42), None, None]
+    spill.append(batch(1), origins)
+    got = spill.oldest()
+    assert got is not None
+    first = got.origins[0]
+    assert first is not None
+    assert first.topic == "warm/v1/wmq-01/outlet-01/telemetry"
+    assert first.payload == raw[:ORIGIN_PAYLOAD_BYTES]  # what a dead letter keeps
+    assert first.received_at_ms == 42
+    assert got.origins[1:] == [None, None]
