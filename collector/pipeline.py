@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[[int, int], object]  # (mid, qos)
 Stored = Accepted | AcceptedEvent  # what becomes a point
+# Told what was stored (and which gateway statuses were taken), e.g. the alert engine.
+Observer = Callable[[Sequence[tuple[Stored, "Inbound"]], Sequence[GatewayUpdate]], None]
 
 MAX_BACKOFF_S = 10.0
 
@@ -75,6 +77,7 @@ class Pipeline:
         max_points: int = 5000,
         max_age_s: float = 0.2,
         queue_max: int = 20000,
+        observer: Observer | None = None,
     ) -> None:
         self._fleet = fleet
         self._store = store
@@ -84,6 +87,7 @@ class Pipeline:
         self._metrics = metrics
         self._received = metrics.counter("received")  # per message: lock-free
         self._ack = ack
+        self._observer = observer
         self._max_points = max_points
         self._max_age_s = max_age_s
         self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=queue_max)
@@ -199,6 +203,8 @@ class Pipeline:
                 )
         for update in batch.gateway:
             self._live.set_gateway(update.station, update.status)
+        if self._observer is not None and (stored or batch.gateway):
+            self._observer(stored, batch.gateway)
         for mid, qos in batch.acks:
             if qos > 0:
                 self._ack(mid, qos)

@@ -11,12 +11,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from collector.alert_series import AlertSeriesSink
+from collector.alerting import AlertEngineRunner
+from collector.alerts import EventInput, GatewayInput, Input, TelemetryInput, load_rules
 from collector.availability import summarize
+from collector.commands import CommandPublisher
 from collector.deadletter import DeadLetterStore
+from collector.ingest import Accepted, GatewayUpdate
 from collector.live import LiveState
 from collector.metrics import Metrics
 from collector.metrics_http import MetricsServer, serve_metrics
-from collector.pipeline import Inbound, Pipeline
+from collector.pipeline import Inbound, Pipeline, Stored
 from collector.points import Point
 from collector.selfmetrics import SelfMetrics
 from collector.settings import CollectorSettings
@@ -27,6 +32,7 @@ from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
 from warmnet import topics
 from warmnet.clock import Clock, SystemClock
+from warmnet.kinds import DeviceKind
 from warmnet.messages import dump_json
 from warmnet.mqtt import ConnectError, connect, new_client
 from warmnet.registry import Fleet
@@ -100,7 +106,22 @@ class Collector:
             max_points=settings.batch_max_points,
             max_age_s=settings.batch_max_age_s,
             queue_max=settings.queue_max,
+            observer=self._observe,
         )
+        # -- alerts: the engine on its own thread, and what acts on its transitions --------
+        self.commands = CommandPublisher(self._client, self.clock, self.metrics)
+        self.alerts: AlertEngineRunner | None = None
+        if settings.alerts_enabled:
+            self.alerts = AlertEngineRunner(
+                load_rules(settings.rules),
+                fleet,
+                self.clock,
+                self.metrics,
+                Path(settings.data_dir) / "alert_state.json",
+                owned=self.owned,
+                sinks=[AlertSeriesSink(fleet, self.pipeline.write_points), self.commands],
+            )
+            self.alerts.add_pre_tick(self._retry_commands)
         # -- self-metrics (gauges, /metrics, `collector` measurement) ----------------------
         self._register_gauges()
         self.self_metrics = SelfMetrics(
@@ -123,6 +144,28 @@ class Collector:
         client.max_inflight_messages_set(65535)
         client.max_queued_messages_set(0)
         return client
+
+    # -- what the pipeline stored goes to the alert engine -------------------------------
+
+    def _observe(
+        self, stored: Sequence[tuple[Stored, Inbound]], gateway: Sequence[GatewayUpdate]
+    ) -> None:
+        inputs: list[Input] = []
+        for item, _ in stored:
+            p = item.point
+            if isinstance(item, Accepted):
+                kind = DeviceKind(p.measurement)
+                inputs.append(TelemetryInput(p.station, p.device, kind, item.reading))
+            else:
+                inputs.append(EventInput(p.station, p.device, item.event))
+                self.commands.result(p.station, p.device, item.event)
+        inputs.extend(GatewayInput(g.station, g.status) for g in gateway)
+        if self.alerts is not None:
+            self.alerts.offer(inputs)
+
+    def _retry_commands(self) -> list[Input]:
+        self.commands.retry_due()
+        return []
 
     # -- MQTT callbacks: hand over only -------------------------------------------------
 
@@ -164,6 +207,8 @@ class Collector:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.alerts is not None:
+            self.alerts.start()
         self._writer = self._start_thread(self.pipeline.run, "collector-pipeline")
         self._replayer = self._start_thread(self.pipeline.replay, "collector-replay")
         self._start_thread(self._publish_availability_loop, "collector-availability")
@@ -194,6 +239,8 @@ class Collector:
         if self._writer.is_alive():
             log.error("could not store everything held in time; the broker will redeliver it")
         self.pipeline.abort()  # the spill stays on disk and is replayed next start
+        if self.alerts is not None:
+            self.alerts.stop(left())  # saves the timers for the next start
         for t in self._threads:
             t.join(left())
         try:

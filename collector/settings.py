@@ -52,6 +52,10 @@ class CollectorSettings(CommonSettings):
     )
     shard_count: int = Field(default=1, ge=1, description="shard by hash: number of collectors")
     shard_index: int = Field(default=0, ge=0, description="shard by hash: this collector's index")
+    alerts_enabled: bool = Field(default=True, description="run the alert engine")
+    rules: Path | None = Field(
+        default=None, description="alert rules YAML; default: the bundled collector/rules.yaml"
+    )
     availability_interval_s: float = Field(
         default=1.0, gt=0, description="how often changed stations' availability is published"
     )

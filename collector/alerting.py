@@ -1,0 +1,177 @@
+"""The alert engine inside the collector: inputs in, transitions out, state on disk.
+
+The engine itself is pure (`collector.alerts`). This module runs it on its own
+thread so that rule evaluation never slows ingestion: the pipeline hands over what it
+stored (`offer`), a bounded queue takes it, and the engine thread evaluates, ticks
+once a second for time-based rules (silence, offline, too long), saves its state
+every few seconds and on stop (timers survive a restart), and passes transitions to
+the sinks (alert store, notifications, device commands, time series).
+
+Overload policy: when the queue is full, telemetry inputs are dropped (counted) —
+never events, gateway statuses or rider reports, which go in regardless.
+"""
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from collector.alerts import (
+    EngineState,
+    Input,
+    RuleSet,
+    StateError,
+    TelemetryInput,
+    Tick,
+    Transition,
+    evaluate,
+)
+from collector.metrics import Metrics
+from warmnet.clock import Clock
+from warmnet.registry import Fleet
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+SAVE_EVERY_S = 5.0
+
+
+class TransitionSink(Protocol):
+    def handle(self, transitions: Sequence[Transition]) -> None:
+        """Act on transitions (quickly: slow work belongs on the sink's own thread)."""
+        ...
+
+
+class AlertEngineRunner:
+    def __init__(
+        self,
+        rules: RuleSet,
+        fleet: Fleet,
+        clock: Clock,
+        metrics: Metrics,
+        state_path: Path,
+        *,
+        owned: Sequence[str] | None = None,
+        sinks: Sequence[TransitionSink] = (),
+        queue_max: int = 50_000,
+    ) -> None:
+        self.rules = rules
+        self._fleet = fleet
+        self._clock = clock
+        self._metrics = metrics
+        self._state_path = state_path
+        self._owned = frozenset(owned) if owned is not None else None
+        self.sinks: list[TransitionSink] = list(sinks)
+        self._queue: queue.Queue[Input] = queue.Queue(maxsize=queue_max)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # guards `state` for readers on other threads
+        self.state = self._load()
+        self._thread: threading.Thread | None = None
+        self._pre_tick: list[Callable[[], Sequence[Input]]] = []
+
+    # -- state on disk ---------------------------------------------------------------
+
+    def _load(self) -> EngineState:
+        now = self._clock.now_ms()
+        try:
+            text = self._state_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return EngineState().resume(now)
+        try:
+            return EngineState.from_json(text).resume(now)
+        except StateError as exc:
+            # Losing timers is better than not starting: alerts re-arm from new data.
+            log.error("alert state unreadable; starting fresh", extra={"error": str(exc)[:300]})
+            return EngineState().resume(now)
+
+    def save(self) -> None:
+        with self._lock:
+            text = self.state.to_json()
+        tmp = self._state_path.with_suffix(".tmp")
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._state_path)  # atomic: a crash leaves the old or the new
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def offer(self, inputs: Sequence[Input]) -> None:
+        """From the pipeline thread: never blocks on telemetry."""
+        for inp in inputs:
+            if isinstance(inp, TelemetryInput):
+                try:
+                    self._queue.put_nowait(inp)
+                except queue.Full:
+                    self._metrics.inc("alert_inputs_dropped")
+            else:
+                self._queue.put(inp)  # rare and must not be lost
+
+    def add_pre_tick(self, source: Callable[[], Sequence[Input]]) -> None:
+        """Something polled once per tick for more inputs (rider reports)."""
+        self._pre_tick.append(source)
+
+    # -- the engine thread -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="collector-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        try:
+            self.save()
+        except OSError as exc:
+            log.error("alert state not saved", extra={"error": str(exc)})
+
+    def _run(self) -> None:
+        next_tick = self._clock_s() + TICK_S
+        next_save = self._clock_s() + SAVE_EVERY_S
+        while not self._stop.is_set():
+            timeout = max(0.0, next_tick - self._clock_s())
+            try:
+                inp: Input | None = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                inp = None
+            if inp is not None:
+                self.apply(inp)
+            if self._clock_s() >= next_tick:
+                for source in self._pre_tick:
+                    try:
+                        for extra in source():
+                            self.apply(extra)
+                    except Exception:  # a broken source must not stop alerting
+                        log.exception("alert input source failed")
+                self.apply(Tick(self._owned))
+                next_tick = self._clock_s() + TICK_S
+            if self._clock_s() >= next_save:
+                try:
+                    self.save()
+                except OSError as exc:
+                    log.error("alert state not saved", extra={"error": str(exc)})
+                next_save = self._clock_s() + SAVE_EVERY_S
+
+    def _clock_s(self) -> float:
+        # Real time paces ticks; the injected clock says what time it is.
+        return time.monotonic()
+
+    def apply(self, inp: Input) -> list[Transition]:
+        """Evaluate one input now and hand the transitions to the sinks."""
+        now = self._clock.now_ms()
+        with self._lock:
+            self.state, transitions = evaluate(self.rules, self._fleet, self.state, inp, now)
+        if transitions:
+            self._metrics.inc("alert_transitions", len(transitions))
+            for sink in self.sinks:
+                try:
+                    sink.handle(transitions)
+                except Exception:  # one failing sink must not silence the others
+                    log.exception("alert sink failed", extra={"sink": type(sink).__name__})
+        return transitions
