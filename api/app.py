@@ -1,15 +1,20 @@
 """The FastAPI app factory: `create_app(settings, fleet, live, ...)`."""
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 
 from fastapi import FastAPI
 
+from api import errors
 from api.deps import ApiContext
 from api.live import AvailabilityFeed, LiveAvailability
-from api.routes import health, stations, web
+from api.routes import alerts as alert_routes
+from api.routes import health, reports, silences, stations, web
 from api.settings import ApiSettings
+from api.telemetry import RecentTelemetry
+from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock, SystemClock
 from warmnet.registry import Fleet
 
@@ -21,9 +26,13 @@ def create_app(
     *,
     feed: AvailabilityFeed | None = None,
     clock: Clock | None = None,
+    alerts: AlertStore | None = None,
+    telemetry: RecentTelemetry | None = None,
 ) -> FastAPI:
     """Build the app. `feed`, if given, is started and stopped with the app (lifespan)
-    and drives `/ready`; `clock` defaults to wall time."""
+    and drives `/ready`; `clock` defaults to wall time. `alerts` (the shared alert
+    store) enables the crew and rider-report endpoints (503 without it); `telemetry`
+    adds recent data to alert details. The caller owns and closes both."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,11 +51,26 @@ def create_app(
         docs_url="/docs",
         lifespan=lifespan,
     )
+    salt = settings.client_key_salt
     app.state.ctx = ApiContext(
-        settings=settings, fleet=fleet, live=live, clock=clock or SystemClock(), feed=feed
+        settings=settings,
+        fleet=fleet,
+        live=live,
+        clock=clock or SystemClock(),
+        feed=feed,
+        tokens=settings.tokens,
+        alerts=alerts,
+        telemetry=telemetry,
+        client_key_salt=(
+            salt.get_secret_value().encode() if salt is not None else secrets.token_bytes(32)
+        ),
     )
+    errors.install(app)
     app.include_router(health.router)
     app.include_router(stations.router)
+    app.include_router(reports.router)
+    app.include_router(alert_routes.router)
+    app.include_router(silences.router)
     app.include_router(web.router)
     return app
 

@@ -1,13 +1,16 @@
 """Request dependencies as `Annotated` aliases: routes declare what they need
 (`fleet: FleetDep`) and the app factory decides what it is."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
+from api.auth import TokenTable
 from api.live import AvailabilityFeed, LiveAvailability
 from api.settings import ApiSettings
+from api.telemetry import RecentTelemetry
+from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock
 from warmnet.registry import Fleet
 
@@ -21,6 +24,10 @@ class ApiContext:
     live: LiveAvailability
     clock: Clock
     feed: AvailabilityFeed | None
+    tokens: TokenTable = field(default_factory=TokenTable)
+    alerts: AlertStore | None = None  # None: crew and report endpoints answer 503
+    telemetry: RecentTelemetry | None = None  # None: alert details carry no telemetry
+    client_key_salt: bytes = b""
 
 
 def get_context(request: Request) -> ApiContext:
@@ -48,9 +55,21 @@ def get_feed(ctx: Annotated[ApiContext, Depends(get_context)]) -> AvailabilityFe
     return ctx.feed
 
 
+def get_alerts(ctx: Annotated[ApiContext, Depends(get_context)]) -> AlertStore:
+    if ctx.alerts is None:
+        raise HTTPException(status_code=503, detail="alert store not configured")
+    return ctx.alerts
+
+
+def get_telemetry(ctx: Annotated[ApiContext, Depends(get_context)]) -> RecentTelemetry | None:
+    return ctx.telemetry
+
+
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 FleetDep = Annotated[Fleet, Depends(get_fleet)]
 LiveDep = Annotated[LiveAvailability, Depends(get_live)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 FeedDep = Annotated[AvailabilityFeed | None, Depends(get_feed)]
+AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
+TelemetryDep = Annotated[RecentTelemetry | None, Depends(get_telemetry)]

@@ -12,6 +12,8 @@ import uvicorn
 from api.app import create_app
 from api.live import LiveAvailability, MqttAvailabilityFeed
 from api.settings import ApiSettings
+from api.telemetry import telemetry_from_settings
+from warmnet.alertstore import AlertStore
 from warmnet.registry import load_fleet
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,23 @@ def serve(settings: ApiSettings, stop_event: threading.Event | None = None) -> N
     fleet = load_fleet(settings.registry)
     live = LiveAvailability()
     feed = MqttAvailabilityFeed(settings, live, fleet=fleet)
+    alerts = AlertStore(settings.alert_db)
+    telemetry = telemetry_from_settings(settings)
+    if not len(settings.tokens):
+        log.warning(
+            "no API tokens configured (WARMNET_API_TOKENS / WARMNET_API_TOKENS_FILE): "
+            "crew endpoints will answer 401"
+        )
     # Connect before binding the port so that a wrong broker URL or credentials fail
     # fast with a clear error; the app lifespan's start() is then a no-op.
-    feed.start()
     try:
-        app = create_app(settings, fleet, live, feed=feed)
+        feed.start()
+    except BaseException:
+        alerts.close()
+        telemetry.close()
+        raise
+    try:
+        app = create_app(settings, fleet, live, feed=feed, alerts=alerts, telemetry=telemetry)
         config = uvicorn.Config(
             app,
             host=settings.api_host,
@@ -89,7 +103,14 @@ def serve(settings: ApiSettings, stop_event: threading.Event | None = None) -> N
         watcher.start()
         log.info(
             "api starting",
-            extra={"host": settings.api_host, "port": settings.api_port, "network": fleet.network},
+            extra={
+                "host": settings.api_host,
+                "port": settings.api_port,
+                "network": fleet.network,
+                "alert_db": str(settings.alert_db),
+                "telemetry": telemetry.source,
+                "tokens": len(settings.tokens),
+            },
         )
         try:
             server.run()
@@ -106,6 +127,8 @@ def serve(settings: ApiSettings, stop_event: threading.Event | None = None) -> N
             )
     finally:
         feed.stop()
+        telemetry.close()
+        alerts.close()
     log.info("api stopped")
 
 

@@ -4,14 +4,19 @@ a summary factory and a TestClient. Unit tests here never touch the network."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from crew_support import CREW_TOKEN, OPERATOR_TOKEN, Fire
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import hash_token
 from api.live import LiveAvailability
 from api.settings import ApiSettings
+from api.telemetry import SqliteRecentTelemetry
+from warmnet.alertstore import AlertStore
 from warmnet.clock import FakeClock
 from warmnet.kinds import DeviceKind, DeviceStatus
 from warmnet.messages import DeviceAvailability, KindCounts, StationAvailability
@@ -143,3 +148,67 @@ def client(
 ) -> Iterator[TestClient]:
     with TestClient(create_app(settings, fleet, live, clock=clock)) as c:
         yield c
+
+
+# --- crew API: tokens, a tmp alert store, recent telemetry from a tmp SQLite file ------
+
+
+@pytest.fixture
+def crew_settings(tmp_path: Path) -> ApiSettings:
+    return ApiSettings(
+        api_client_id="warmnet-api-test",
+        api_tokens=f"alice:crew:{hash_token(CREW_TOKEN)}, "
+        f"olga:operator:{hash_token(OPERATOR_TOKEN)}",
+        alert_db=tmp_path / "alerts.sqlite",
+        data_dir=tmp_path,
+        report_limit=5,
+        report_ip_limit=20,
+        report_window_s=600,
+        client_key_salt="test-salt",
+    )
+
+
+@pytest.fixture
+def alert_store(crew_settings: ApiSettings, clock: FakeClock) -> Iterator[AlertStore]:
+    with AlertStore(crew_settings.alert_db, clock=clock) as store:
+        yield store
+
+
+@pytest.fixture
+def crew_client(
+    crew_settings: ApiSettings,
+    fleet: Fleet,
+    live: LiveAvailability,
+    clock: FakeClock,
+    alert_store: AlertStore,
+) -> Iterator[TestClient]:
+    telemetry = SqliteRecentTelemetry(crew_settings.timeseries_sqlite)
+    app = create_app(
+        crew_settings, fleet, live, clock=clock, alerts=alert_store, telemetry=telemetry
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def fire(alert_store: AlertStore, clock: FakeClock) -> Fire:
+    """Record an engine `fire` (as the collector would); returns the alert id."""
+
+    def record(
+        rule: str = "outlet-socket-overheat",
+        station: str = "near",
+        device: str | None = "outlet-01",
+        severity: str = "critical",
+        *,
+        at_ms: int | None = None,
+        value: Any = 61.5,
+    ) -> str:
+        at = clock.now_ms() if at_ms is None else at_ms
+        alert_id = f"{rule}:{station}/{device or '*'}@{at}"
+        alert_store.record_engine(
+            "fire", alert_id, rule, station, device, severity, at, value,
+            f"{rule} fired", f"{rule} zh", f"{rule} en",
+        )  # fmt: skip
+        return alert_id
+
+    return record

@@ -165,7 +165,13 @@ def test_serve_runs_until_stop_event(
         topics.availability(station_id),
         dump_json(_summary(station_id, now, DeviceStatus.AVAILABLE)),
     )
-    settings = ApiSettings(mqtt_url=mosquitto.url, registry=registry, api_port=free_port())
+    settings = ApiSettings(
+        mqtt_url=mosquitto.url,
+        registry=registry,
+        api_port=free_port(),
+        alert_db=tmp_path / "alerts.sqlite",
+        data_dir=tmp_path,
+    )
     stop = threading.Event()
     errors: list[BaseException] = []
 
