@@ -11,6 +11,7 @@ Overload policy: when the queue is full, telemetry inputs are dropped (counted) 
 never events, gateway statuses or rider reports, which go in regardless.
 """
 
+import json
 import logging
 import os
 import queue
@@ -21,13 +22,16 @@ from pathlib import Path
 from typing import Protocol
 
 from collector.alerts import (
+    AlertKey,
     EngineState,
     Input,
+    ManualAction,
     RuleSet,
     StateError,
     TelemetryInput,
     Tick,
     Transition,
+    apply_manual,
     evaluate,
 )
 from collector.metrics import Metrics
@@ -44,6 +48,13 @@ class TransitionSink(Protocol):
     def handle(self, transitions: Sequence[Transition]) -> None:
         """Act on transitions (quickly: slow work belongs on the sink's own thread)."""
         ...
+
+
+def parse_saved(text: str) -> tuple[EngineState, dict[str, int]]:
+    """The saved file: {"cursors": {...}, "engine": <EngineState JSON>}."""
+    saved = json.loads(text)
+    cursors = {k: int(v) for k, v in saved.get("cursors", {}).items()}
+    return EngineState.from_json(json.dumps(saved["engine"])), cursors
 
 
 class AlertEngineRunner:
@@ -72,25 +83,33 @@ class AlertEngineRunner:
         self.state = self._load()
         self._thread: threading.Thread | None = None
         self._pre_tick: list[Callable[[], Sequence[Input]]] = []
+        # Positions in outside feeds (crew actions, rider reports), saved with the state.
+        self.cursors: dict[str, int] = dict(self._loaded_cursors)
 
     # -- state on disk ---------------------------------------------------------------
 
     def _load(self) -> EngineState:
         now = self._clock.now_ms()
+        self._loaded_cursors: dict[str, int] = {}
         try:
             text = self._state_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return EngineState().resume(now)
         try:
-            return EngineState.from_json(text).resume(now)
-        except StateError as exc:
+            state, self._loaded_cursors = parse_saved(text)
+            return state.resume(now)
+        except (StateError, ValueError, KeyError, TypeError, AttributeError) as exc:
             # Losing timers is better than not starting: alerts re-arm from new data.
             log.error("alert state unreadable; starting fresh", extra={"error": str(exc)[:300]})
             return EngineState().resume(now)
 
     def save(self) -> None:
         with self._lock:
-            text = self.state.to_json()
+            engine = self.state.to_json()
+            cursors = json.dumps(self.cursors)
+        # One file, one atomic replace: the cursors always match the state.
+        text = f'{{"cursors": {cursors}, "engine": {engine}}}'
+
         tmp = self._state_path.with_suffix(".tmp")
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
@@ -161,6 +180,15 @@ class AlertEngineRunner:
     def _clock_s(self) -> float:
         # Real time paces ticks; the injected clock says what time it is.
         return time.monotonic()
+
+    def manual(self, key: AlertKey, alert_id: str, action: ManualAction) -> None:
+        """A crew resolved or acknowledged an alert: restart its rule's timers (only if
+        the engine still holds that very alert)."""
+        with self._lock:
+            held = self.state.alert(key)
+            if held is None or held.id != alert_id:
+                return
+            self.state = apply_manual(self.state, key, action, self._clock.now_ms())
 
     def apply(self, inp: Input) -> list[Transition]:
         """Evaluate one input now and hand the transitions to the sinks."""

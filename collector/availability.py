@@ -60,8 +60,16 @@ def reading_status(reading: Telemetry) -> DeviceStatus:
 
 
 def summarize(
-    station: Station, live: StationLive, *, now_ms: int, freshness_ms: int, open_now: bool
+    station: Station,
+    live: StationLive,
+    *,
+    now_ms: int,
+    freshness_ms: int,
+    open_now: bool,
+    under_maintenance: frozenset[str | None] = frozenset(),
 ) -> StationAvailability:
+    """`under_maintenance`: device ids silenced for planned maintenance (None: the
+    whole station); riders see them out of order, whatever they report."""
     gateway = live.gateway
     online = None if gateway is None else gateway.state is GatewayState.ONLINE
     counts = {kind: KindCounts() for kind in DeviceKind}
@@ -72,7 +80,9 @@ def summarize(
     for spec in station.devices:
         reading = live.devices.get(spec.id)
         current = reading is not None and now_ms - reading.ts <= freshness_ms
-        if online is False:
+        if None in under_maintenance or spec.id in under_maintenance:
+            status = DeviceStatus.OUT_OF_ORDER
+        elif online is False:
             status = DeviceStatus.OFFLINE
         elif reading is None or not current:
             status = DeviceStatus.UNKNOWN

@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.alert_series import AlertSeriesSink
+from collector.alert_store_sink import AlertStoreSink, StoreFeed
 from collector.alerting import AlertEngineRunner
 from collector.alerts import EventInput, GatewayInput, Input, TelemetryInput, load_rules
 from collector.availability import summarize
@@ -21,6 +22,7 @@ from collector.ingest import Accepted, GatewayUpdate
 from collector.live import LiveState
 from collector.metrics import Metrics
 from collector.metrics_http import MetricsServer, serve_metrics
+from collector.notify import Notifier, load_targets
 from collector.pipeline import Inbound, Pipeline, Stored
 from collector.points import Point
 from collector.selfmetrics import SelfMetrics
@@ -31,6 +33,7 @@ from collector.stores.base import StoreUnavailableError, TimeSeriesStore
 from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
 from warmnet import topics
+from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock, SystemClock
 from warmnet.kinds import DeviceKind
 from warmnet.messages import dump_json
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 # staleness and opening hours show up without traffic.
 FULL_REFRESH_S = 10.0
 SUBSCRIBE_CHUNK = 500  # topic filters per SUBSCRIBE packet
+SILENCES_EVERY_S = 5.0
 
 
 def open_store(settings: CollectorSettings) -> TimeSeriesStore:
@@ -111,17 +115,31 @@ class Collector:
         # -- alerts: the engine on its own thread, and what acts on its transitions --------
         self.commands = CommandPublisher(self._client, self.clock, self.metrics)
         self.alerts: AlertEngineRunner | None = None
+        self.alert_store: AlertStore | None = None
+        self.notifier: Notifier | None = None
+        self._silences: dict[str, frozenset[str | None]] = {}
+        self._silences_read = 0.0
         if settings.alerts_enabled:
+            rules = load_rules(settings.rules)
+            self.alert_store = AlertStore(settings.alert_db, clock=self.clock)
+            if settings.notify_targets is not None:
+                targets = load_targets(settings.notify_targets, demo=settings.demo_mode)
+                self.notifier = Notifier(targets, timezone=fleet.timezone)
             self.alerts = AlertEngineRunner(
-                load_rules(settings.rules),
+                rules,
                 fleet,
                 self.clock,
                 self.metrics,
                 Path(settings.data_dir) / "alert_state.json",
                 owned=self.owned,
-                sinks=[AlertSeriesSink(fleet, self.pipeline.write_points), self.commands],
+                sinks=[
+                    AlertStoreSink(self.alert_store, rules, fleet, self.notifier),
+                    AlertSeriesSink(fleet, self.pipeline.write_points),
+                    self.commands,
+                ],
             )
             self.alerts.add_pre_tick(self._retry_commands)
+            self.alerts.add_pre_tick(StoreFeed(self.alert_store, self.alerts).poll)
         # -- self-metrics (gauges, /metrics, `collector` measurement) ----------------------
         self._register_gauges()
         self.self_metrics = SelfMetrics(
@@ -241,6 +259,8 @@ class Collector:
         self.pipeline.abort()  # the spill stays on disk and is replayed next start
         if self.alerts is not None:
             self.alerts.stop(left())  # saves the timers for the next start
+        if self.notifier is not None:
+            self.notifier.stop(left())
         for t in self._threads:
             t.join(left())
         try:
@@ -304,10 +324,27 @@ class Collector:
                 since_full = 0.0
             self.publish_availability(dirty)
 
+    def _maintenance(self, now_ms: int) -> dict[str, frozenset[str | None]]:
+        """Subjects silenced for planned maintenance, per station (read every 5 s)."""
+        if self.alert_store is None:
+            return {}
+        if time.monotonic() - self._silences_read >= SILENCES_EVERY_S:
+            by_station: dict[str, set[str | None]] = {}
+            try:
+                for s in self.alert_store.active_silences(now_ms):
+                    by_station.setdefault(s.station, set()).add(s.device)
+            except Exception as exc:  # the store is busy or broken: keep what we knew
+                log.warning("silences not read", extra={"error": str(exc)[:200]})
+            else:
+                self._silences = {k: frozenset(v) for k, v in by_station.items()}
+                self._silences_read = time.monotonic()
+        return self._silences
+
     def publish_availability(self, station_ids: set[str]) -> list[mqtt.MQTTMessageInfo]:
         now = self.clock.now_ms()
         infos = []
         freshness_ms = int(self.settings.freshness_s * 1000)
+        silenced = self._maintenance(now)
         for station_id in sorted(station_ids):
             station = self.fleet.station(station_id)
             if station is None:
@@ -318,6 +355,7 @@ class Collector:
                 now_ms=now,
                 freshness_ms=freshness_ms,
                 open_now=self.fleet.is_open(station, now),
+                under_maintenance=silenced.get(station_id, frozenset()),
             )
             infos.append(
                 self._client.publish(

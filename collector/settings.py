@@ -53,6 +53,16 @@ class CollectorSettings(CommonSettings):
     shard_count: int = Field(default=1, ge=1, description="shard by hash: number of collectors")
     shard_index: int = Field(default=0, ge=0, description="shard by hash: this collector's index")
     alerts_enabled: bool = Field(default=True, description="run the alert engine")
+    alert_db: Path = Field(
+        default=Path("var/alerts.sqlite"),
+        description="the alert store shared with the API (SQLite, WAL)",
+    )
+    notify_targets: Path | None = Field(
+        default=None, description="webhook targets YAML (see collector/notify); unset: none"
+    )
+    demo_mode: bool = Field(
+        default=False, description="demo: placeholder webhook targets only log their messages"
+    )
     rules: Path | None = Field(
         default=None, description="alert rules YAML; default: the bundled collector/rules.yaml"
     )

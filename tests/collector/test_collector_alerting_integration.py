@@ -13,10 +13,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
-from collector.alerts import EngineState
+from collector.alerting import parse_saved
 from collector.service import Collector
 from collector.settings import CollectorSettings
 from warmnet import topics
+from warmnet.alertstore import AlertStore
 from warmnet.registry import load_fleet
 
 pytestmark = pytest.mark.integration
@@ -106,5 +107,88 @@ def test_overheating_socket_fires_once_and_cuts_power(
         clear_session(mosquitto.host, mosquitto.port, settings.session_client_id)
 
     # The timers and the alert are on disk for the next start.
-    saved = EngineState.from_json((tmp_path / "alert_state.json").read_text())
+    saved, _cursors = parse_saved((tmp_path / "alert_state.json").read_text())
     assert [k.rule for k, _ in saved.alerts()] == ["outlet-socket-overheat"]
+
+
+def test_store_round_trip_reports_silences_and_crew_resolve(
+    mosquitto: MosquittoServer, tmp_path: Path, unique_id: str
+) -> None:
+    """The collector and the API share the alert store: a rider report becomes an
+    alert, planned maintenance shows riders the device out of order, and a crew
+    resolve reaches the engine."""
+    settings = CollectorSettings(
+        mqtt_url=mosquitto.url,
+        data_dir=tmp_path,
+        client_id=f"store-{unique_id}",
+        metrics_port=None,
+        alert_db=tmp_path / "alerts.sqlite",
+        availability_interval_s=0.1,
+    )
+    collector = Collector(settings, FLEET)
+    api_side = AlertStore(tmp_path / "alerts.sqlite")  # as the API process opens it
+    seen: list[dict[str, Any]] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{unique_id}")
+    sub.on_message = lambda _c, _u, m: seen.append(json.loads(m.payload)) if m.payload else None
+    sub.connect(mosquitto.host, mosquitto.port)
+    sub.subscribe(topics.availability("wmq-05"), 1)
+    sub.loop_start()
+    collector.start()
+    try:
+        # A rider reports smoke at an outlet (through the API's store).
+        api_side.add_report("wmq-05", "outlet-01", "smoke", "冒烟了", "client-hash")
+        wait_for(
+            lambda: api_side.list_alerts(station="wmq-05"),
+            timeout=10,
+            message="rider report never became an alert",
+        )
+        alert = api_side.list_alerts(station="wmq-05")[0]
+        assert (alert.rule, alert.device, alert.severity) == (
+            "rider-report-danger",
+            "outlet-01",
+            "critical",
+        )
+        assert alert.title_zh and alert.status == "firing"
+
+        # A crew member resolves it; the engine learns (its cursor moves on).
+        api_side.resolve(alert.id, "alice", "checked: steam from the kettle, not smoke")
+        assert collector.alerts is not None
+        runner = collector.alerts
+        wait_for(
+            lambda: runner.cursors.get("manual", 0) > 0,
+            timeout=10,
+            message="crew resolve never reached the engine",
+        )
+
+        # Planned maintenance on outlet-02: riders see it out of order.
+        until = int(time.time() * 1000) + 3_600_000
+        api_side.silence("wmq-05", "outlet-02", until, "bob", "replacing the socket")
+        gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gw-{unique_id}")
+        gw.connect(mosquitto.host, mosquitto.port)
+        gw.loop_start()
+        gw.publish(
+            topics.telemetry("wmq-05", "outlet-02"),
+            outlet(0, int(time.time() * 1000), 25.0),
+            qos=1,
+        ).wait_for_publish(5)
+        gw.loop_stop()
+        gw.disconnect()
+
+        def outlet_02() -> str | None:
+            for summary in reversed(seen):
+                for d in summary["devices"]:
+                    if d["device"] == "outlet-02" and d["observed_at"] is not None:
+                        return str(d["status"])
+            return None
+
+        wait_for(
+            lambda: outlet_02() == "out_of_order",
+            timeout=15,
+            message=lambda: f"outlet-02 shown as {outlet_02()}",
+        )
+    finally:
+        collector.stop()
+        sub.loop_stop()
+        sub.disconnect()
+        api_side.close()
+        clear_session(mosquitto.host, mosquitto.port, settings.session_client_id)
