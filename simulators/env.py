@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from warmnet.kinds import DeviceKind
 from warmnet.registry import OpeningHours, Station
 
 MS_PER_S = 1000
@@ -37,22 +38,56 @@ def demand_shape(local_hour: float) -> float:
     return DEMAND_BY_HOUR[i] * (1.0 - frac) + DEMAND_BY_HOUR[(i + 1) % 24] * frac
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StationEnv:
-    """What the models of one station share."""
+    """What the models of one station share.
+
+    `shift_ms` moves the local time the models see (a scenario that starts at 11:00
+    while the wall clock says 15:20); timestamps are not shifted. `demand_factor`
+    scales demand while a scenario's rush lasts; it may not exceed `max_factor`, the
+    bound that arrival thinning uses (set once, before the models are built).
+    """
 
     tz: tzinfo
     hours: OpeningHours
     demand_scale: float = 1.0
     room_offset_c: float = 0.0
+    shift_ms: int = 0
+    demand_factor: float = 1.0
+    max_factor: float = 1.0
+    heaters: int = 1  # riders share the station's heaters and microwaves
+    microwaves: int = 1
 
     @classmethod
-    def for_station(cls, station: Station, tz: tzinfo, rng: random.Random) -> "StationEnv":
+    def for_station(
+        cls,
+        station: Station,
+        tz: tzinfo,
+        rng: random.Random,
+        *,
+        shift_ms: int = 0,
+        max_factor: float = 1.0,
+    ) -> "StationEnv":
         scale = min(1.6, max(0.4, (station.seats or REFERENCE_SEATS) / REFERENCE_SEATS))
-        return cls(tz, station.opening_hours, scale, rng.uniform(-2.0, 2.0))
+        offset = rng.uniform(-2.0, 2.0)
+        return cls(
+            tz,
+            station.opening_hours,
+            scale,
+            offset,
+            shift_ms,
+            max_factor=max_factor,
+            heaters=max(1, len(station.devices_of(DeviceKind.WATER_HEATER))),
+            microwaves=max(1, len(station.devices_of(DeviceKind.MICROWAVE))),
+        )
+
+    def set_demand_factor(self, factor: float) -> None:
+        if not 0.0 <= factor <= self.max_factor:
+            raise ValueError(f"demand factor {factor} outside [0, {self.max_factor}]")
+        self.demand_factor = factor
 
     def _local(self, ts_ms: int) -> datetime:
-        return datetime.fromtimestamp(ts_ms / MS_PER_S, tz=self.tz)
+        return datetime.fromtimestamp((ts_ms + self.shift_ms) / MS_PER_S, tz=self.tz)
 
     def local_hour(self, ts_ms: int) -> float:
         t = self._local(ts_ms)
@@ -68,12 +103,12 @@ class StationEnv:
         if not self.hours.is_open(t.time()):
             return 0.0
         hour = t.hour + t.minute / 60 + t.second / 3600
-        return demand_shape(hour) * self.demand_scale
+        return demand_shape(hour) * self.demand_scale * self.demand_factor
 
     @property
     def max_demand(self) -> float:
         """Upper bound of `demand()` (for thinning)."""
-        return max(DEMAND_BY_HOUR) * self.demand_scale
+        return max(DEMAND_BY_HOUR) * self.demand_scale * self.max_factor
 
     def room_temp_c(self, ts_ms: int) -> float:
         """Indoor temperature: about 16 °C before dawn, 22 °C mid-afternoon."""

@@ -1,9 +1,11 @@
 """Where readings go: the gateway side of a simulated station.
 
-`ReadingSink` is the seam: the runner submits readings, a sink numbers, validates and
-delivers them. `MemorySink` keeps them (unit tests, in-process use); `MqttSink`
-publishes them like a station gateway would, one MQTT connection per station, until
-the real gateway (with its on-disk outbox) replaces it.
+`ReadingSink` is the seam: the runner submits readings (and events, to sinks that
+have `submit_event`), a sink numbers, validates and delivers them. `MemorySink` keeps
+them (unit tests, in-process use); `MqttSink` publishes them like a station gateway
+would, one MQTT connection per station, without an outbox (a light stand-in for tests
+and the end-to-end skeleton). `simulators.gateways.GatewayFleet` delivers through
+real gateways.
 """
 
 import json
@@ -21,11 +23,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import TypeAdapter
 
-from simulators.station import Reading
+from simulators.station import Event, Reading
 from warmnet import topics
 from warmnet.clock import Clock, SystemClock
 from warmnet.ids import check_id
 from warmnet.messages import (
+    DeviceEvent,
     GatewayState,
     GatewayStatus,
     InvalidPayloadError,
@@ -84,13 +87,27 @@ class PayloadEncoder:
         self._seq[key] = seq + 1  # only once valid: a rejected reading leaves no gap
         return topics.telemetry(reading.station, reading.device), payload, raw
 
+    def encode_event(self, event: Event) -> tuple[str, dict[str, Any], bytes]:
+        """Events are numbered on their own channel (`seq` from 0 per device)."""
+        key = (event.station, f"{event.device}/event")
+        seq = self._seq.get(key, 0)
+        try:
+            body = DeviceEvent(
+                ts=event.ts_ms, seq=seq, type=event.type, code=event.code, detail=event.detail
+            )
+        except ValueError as exc:
+            raise SimulatorBug(f"{event.station}/{event.device}: invalid event: {exc}") from exc
+        self._seq[key] = seq + 1
+        return topics.event(event.station, event.device), as_dict(body), dump_json(body)
+
 
 class MemorySink:
     """Keeps every payload in memory (unbounded: for tests and short runs)."""
 
     def __init__(self) -> None:
         self._encoder = PayloadEncoder()
-        self.published: list[Published] = []
+        self.published: list[Published] = []  # telemetry
+        self.events: list[Published] = []
         self.closed = False
 
     def submit(self, reading: Reading) -> None:
@@ -98,6 +115,12 @@ class MemorySink:
             raise RuntimeError("sink is closed")
         topic, payload, _ = self._encoder.encode(reading)
         self.published.append(Published(topic, payload))
+
+    def submit_event(self, event: Event) -> None:
+        if self.closed:
+            raise RuntimeError("sink is closed")
+        topic, payload, _ = self._encoder.encode_event(event)
+        self.events.append(Published(topic, payload))
 
     def close(self) -> None:
         self.closed = True
@@ -113,10 +136,10 @@ def parse_mqtt_url(url: MqttUrl | str) -> MqttUrl:
 
 
 class MqttSink:
-    """Publishes readings QoS 1 to `warm/v1/{station}/{device}/telemetry`, one paho
-    client per station (`sim-gw-{station}`), with the gateway status protocol:
-    last will retained `offline`, retained `online` on every (re)connect, retained
-    `stopped` on `close()`; all with the same `session` number.
+    """Publishes readings QoS 1 to `warm/v1/{station}/{device}/telemetry` (events to
+    `.../event`), one paho client per station (`sim-gw-{station}`), with the gateway
+    status protocol: last will retained `offline`, retained `online` on every
+    (re)connect, retained `stopped` on `close()`; all with the same `session` number.
 
     `close()` waits (up to `close_timeout` s) until the broker acknowledged every
     publish; what is still unacknowledged then is counted in `unacknowledged` and
@@ -283,6 +306,15 @@ class MqttSink:
         if client is None:
             raise ValueError(f"station {reading.station!r} is not served by this sink")
         topic, payload, raw = self._encoder.encode(reading)
+        self._publish(client, topic, payload, raw, retain=False)
+
+    def submit_event(self, event: Event) -> None:
+        if self._state != "running":
+            raise RuntimeError(f"MqttSink is {self._state}: call start() first")
+        client = self._clients.get(event.station)
+        if client is None:
+            raise ValueError(f"station {event.station!r} is not served by this sink")
+        topic, payload, raw = self._encoder.encode_event(event)
         self._publish(client, topic, payload, raw, retain=False)
 
     def _publish(

@@ -56,19 +56,62 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulators.runner import run_from_settings
+    from simulators.scenario import ScenarioError, list_scenarios, load_scenario
 
     settings = CommonSettings()
     _setup(settings)
-    run_from_settings(
-        stations=args.stations,
-        speed=args.speed,
-        seed=args.seed,
+    if args.list:
+        for name in list_scenarios():
+            first = load_scenario(name).description.split(". ")[0].strip()
+            sys.stdout.write(f"{name:<24} {first}\n")
+        return 0
+    if args.load:
+        return _simulate_load(args, settings)
+    from simulators.runner import run_from_settings
+
+    try:
+        run_from_settings(
+            stations=args.stations,
+            speed=args.speed,
+            seed=args.seed,
+            duration_s=args.duration,
+            mqtt_url=settings.mqtt_url,
+            registry_path=settings.registry,
+            stop_event=_stop_on_signals(),
+            scenario=args.scenario,
+            keep_running=args.keep_running,
+            data_dir=Path(args.data_dir),
+            outbox=args.outbox,
+        )
+    except (ScenarioError, RegistryError, ValueError) as exc:
+        sys.stderr.write(f"simulate: {exc}\n")
+        return 1
+    return 0
+
+
+def _simulate_load(args: argparse.Namespace, settings: CommonSettings) -> int:
+    import json
+
+    from simulators.load import load_fleet_for, run_load, write_registry
+
+    try:
+        fleet = load_fleet_for(int(args.stations or "10"), args.devices)
+    except ValueError as exc:
+        sys.stderr.write(f"simulate --load: {exc} (--stations is a count here)\n")
+        return 1
+    if args.registry_out:
+        write_registry(fleet, Path(args.registry_out))
+    stats = run_load(
+        settings.mqtt_url,
+        fleet,
+        args.rate,
+        _stop_on_signals(),
         duration_s=args.duration,
-        mqtt_url=settings.mqtt_url,
-        registry_path=settings.registry,
-        stop_event=_stop_on_signals(),
+        seed=7 if args.seed is None else args.seed,
     )
+    result = {"sent": stats.sent, "acked": stats.acked, "seconds": round(stats.seconds, 2)}
+    sys.stdout.write(json.dumps({**result, "rate": round(stats.rate, 1), "waits": stats.waits}))
+    sys.stdout.write("\n")
     return 0
 
 
@@ -77,8 +120,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     from gateway.service import Gateway
     from gateway.settings import load_gateway_settings
-    from gateway.sink import GatewaySink
-    from simulators.runner import run as simulate
+    from simulators.gateways import GatewayDevices
+    from simulators.runner import drive, make_stations
     from warmnet.clock import SimulatedClock
 
     try:
@@ -86,21 +129,21 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         _setup(settings)
         fleet = load_fleet(settings.registry)
         clock = SimulatedClock(speed=args.speed)
-        gateway = Gateway(settings, fleet, clock=clock)
+        # The gateway package never imports the simulators: they meet here. The
+        # station's device models feed Gateway.submit and take its downlink commands.
+        stations = [] if args.no_sim else make_stations(fleet, [settings.station], args.seed, clock)
+        control = stations[0] if stations else None
+        gateway = Gateway(settings, fleet, clock=clock, control=control)
     except (ValidationError, RegistryError, ValueError) as exc:
         sys.stderr.write(f"gateway: {exc}\n")
         return 1
     stop = _stop_on_signals()
     gateway.start()
     try:
-        if args.no_sim:
-            stop.wait()
+        if stations:
+            drive(stations, GatewayDevices(gateway), clock, stop=stop)
         else:
-            # The gateway package never imports the simulators: they meet here. The
-            # station's device models feed Gateway.submit; `simulate` stops the gateway.
-            station = settings.station
-            sink = GatewaySink({station: gateway})
-            simulate(fleet, [station], lambda _ids: sink, clock, seed=args.seed, stop=stop)
+            stop.wait()
     finally:
         gateway.stop()
     return 0
@@ -118,7 +161,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from warmnet.demo import run_demo
 
     setup_logging(CommonSettings().log_level)
-    return run_demo(speed=args.speed, data_dir=Path(args.data_dir), broker=args.broker)
+    if args.scenario is not None:
+        from simulators.scenario import ScenarioError, load_scenario
+
+        try:
+            load_scenario(args.scenario)  # fail here, not in a child's log
+        except ScenarioError as exc:
+            sys.stderr.write(f"demo: {exc}\n")
+            return 1
+    return run_demo(
+        speed=args.speed, data_dir=Path(args.data_dir), broker=args.broker, scenario=args.scenario
+    )
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
@@ -197,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="everything in one process tree on embedded defaults")
-    d.add_argument("--speed", type=float, default=1.0, help="simulated clock speed factor")
+    d.add_argument(
+        "--speed", type=float, default=None, help="simulated clock speed (1; a scenario's own)"
+    )
+    d.add_argument("--scenario", default=None, help="play a scenario (warmnet simulate --list)")
     d.add_argument("--data-dir", default="var/demo", help="where the demo keeps its data")
     d.add_argument(
         "--broker",
@@ -212,13 +268,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("api", help="rider and crew HTTP API").set_defaults(func=cmd_api)
 
-    s = sub.add_parser("simulate", help="simulated stations publishing over MQTT")
-    s.add_argument("--stations", default="all", help="'all' or a comma-separated list of ids")
-    s.add_argument("--speed", type=float, default=1.0, help="simulated clock speed factor")
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument(
-        "--duration", type=float, default=None, help="simulated seconds; default: forever"
+    s = sub.add_parser(
+        "simulate", help="simulated stations through in-process gateways, or --load over MQTT"
     )
+    s.add_argument(
+        "--stations",
+        default=None,
+        help="'all' or a comma-separated list of ids (default: the scenario's, else all); "
+        "with --load: how many synthetic stations",
+    )
+    s.add_argument("--scenario", default=None, help="a scenario name (--list) or YAML path")
+    s.add_argument("--list", action="store_true", help="list the bundled scenarios")
+    s.add_argument(
+        "--speed", type=float, default=None, help="clock speed (default: the scenario's, else 1)"
+    )
+    s.add_argument("--seed", type=int, default=None, help="default: the scenario's, else 7")
+    s.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="simulated seconds (default: the scenario's, else forever); --load: real seconds",
+    )
+    s.add_argument(
+        "--keep-running", action="store_true", help="after the scenario, keep simulating"
+    )
+    s.add_argument(
+        "--data-dir", default="var/sim", help="gateways' outboxes and state (DIR/STATION/)"
+    )
+    s.add_argument("--outbox", choices=["sqlite", "memory"], default="sqlite")
+    s.add_argument("--load", action="store_true", help="benchmark load straight over MQTT")
+    s.add_argument("--devices", type=int, default=14, help="--load: devices per station (> 4)")
+    s.add_argument("--rate", type=float, default=100.0, help="--load: messages/s in total")
+    s.add_argument("--registry-out", default=None, help="--load: write the synthetic registry")
     s.set_defaults(func=cmd_simulate)
 
     g = sub.add_parser("gateway", help="one station's gateway, its devices simulated in-process")

@@ -2,7 +2,8 @@
 
 Starts, as child processes: an MQTT broker (mosquitto if a binary is available, else
 the embedded amqtt), the collector (SQLite unless WARMNET_INFLUX_URL is set), the
-simulator for every station, and the API. With WARMNET_MQTT_URL set it uses that
+simulator for every station (through one in-process gateway per station, optionally
+playing a scenario), and the API. With WARMNET_MQTT_URL set it uses that
 broker instead. SIGINT/SIGTERM stops every child cleanly, simulator first so that
 the collector stores everything it was sent.
 """
@@ -66,9 +67,23 @@ def _warmnet(sub: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "warmnet", sub, *extra]
 
 
-def run_demo(*, speed: float, data_dir: Path, broker: str = "auto") -> int:
+def _simulate_args(speed: float | None, scenario: str | None, data_dir: Path) -> list[str]:
+    """Every station through in-process gateways; a scenario's faults on its stations,
+    then the simulation goes on (the demo keeps running)."""
+    args = ["--stations", "all", "--data-dir", str(data_dir / "gateways")]
+    if scenario is not None:
+        args += ["--scenario", scenario, "--keep-running"]
+    if speed is not None or scenario is None:
+        args += ["--speed", str(speed if speed is not None else 1.0)]
+    return _warmnet("simulate", *args)
+
+
+def run_demo(
+    *, speed: float | None, data_dir: Path, broker: str = "auto", scenario: str | None = None
+) -> int:
     """Run until SIGINT/SIGTERM. `broker`: auto (mosquitto if installed, else amqtt),
-    mosquitto or amqtt; ignored when WARMNET_MQTT_URL is set."""
+    mosquitto or amqtt; ignored when WARMNET_MQTT_URL is set. `speed` None: 1, or the
+    scenario's own speed."""
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -109,7 +124,7 @@ def run_demo(*, speed: float, data_dir: Path, broker: str = "auto") -> int:
         children.append(_spawn("collector", _warmnet("collector"), env, log_dir))
         children.append(_spawn("api", _warmnet("api"), env, log_dir))
         children.append(
-            _spawn("simulator", _warmnet("simulate", "--speed", str(speed)), env, log_dir)
+            _spawn("simulator", _simulate_args(speed, scenario, data_dir), env, log_dir)
         )
         store = env.get("WARMNET_INFLUX_URL") or f"SQLite in {data_dir / 'collector'}"
         log.info("demo starting", extra={"mqtt": mqtt_url, "store": store})

@@ -1,6 +1,9 @@
 """Microwave oven: idle most of the time; riders heat lunch in short cycles, mostly at
 meal times. A use is: door open (load) → running → door open (unload); riders who
-arrive while it is busy queue and go next."""
+arrive while it is busy queue and go next. Events: `door_opened` / `door_closed`.
+
+With its power cut or a fault the oven does nothing (riders walk away); a cut during a
+cycle stops it, a fault shows `state: fault`."""
 
 import math
 from typing import ClassVar, Literal
@@ -8,11 +11,12 @@ from typing import ClassVar, Literal
 from simulators.env import NEVER_MS, StationEnv, next_arrival_ms
 from simulators.models.base import DeviceModel, Fields, clamp
 from warmnet.kinds import DeviceKind
+from warmnet.messages import EventType
 from warmnet.registry import DeviceSpec
 
 Phase = Literal["idle", "load", "running", "unload"]
 
-USES_PER_H = 12.0  # at full demand
+USES_PER_H = 18.0  # per station at full demand, shared by its microwaves
 MAX_QUEUE = 4  # riders beyond this give up and eat cold
 RUN_MIN_S, RUN_MAX_S = 60.0, 240.0
 STANDBY_W = 2.0
@@ -22,6 +26,7 @@ PHASE_S: dict[Phase, tuple[float, float]] = {
     "running": (RUN_MIN_S, RUN_MAX_S),
     "unload": (3.0, 12.0),
 }
+DOOR_OPEN: frozenset[Phase] = frozenset({"load", "unload"})
 
 
 class MicrowaveModel(DeviceModel):
@@ -36,11 +41,14 @@ class MicrowaveModel(DeviceModel):
         self.next_use_ms = self._next_use(start_ms)
 
     def _uses_per_h(self, t_ms: int) -> float:
-        return USES_PER_H * self.env.demand(t_ms)
+        return USES_PER_H * self.env.demand(t_ms) / self.env.microwaves
 
     def _next_use(self, after_ms: int) -> int:
         return next_arrival_ms(
-            self.events, after_ms, self._uses_per_h, USES_PER_H * self.env.max_demand
+            self.events,
+            after_ms,
+            self._uses_per_h,
+            USES_PER_H * self.env.max_demand / self.env.microwaves,
         )
 
     def _advance(self, now_ms: int) -> None:
@@ -55,6 +63,8 @@ class MicrowaveModel(DeviceModel):
                 self._end_phase(t)
 
     def _arrive(self, t_ms: int) -> None:
+        if not self.working:
+            return  # a dead oven: the rider leaves
         if self.phase == "idle":
             self._enter("load", t_ms)
         elif self.queue < MAX_QUEUE:
@@ -72,12 +82,29 @@ class MicrowaveModel(DeviceModel):
             self._enter("idle", t_ms)
 
     def _enter(self, phase: Phase, t_ms: int) -> None:
+        was_open, now_open = self.phase in DOOR_OPEN, phase in DOOR_OPEN
         self.phase = phase
+        if now_open and not was_open:
+            self.emit(t_ms, EventType.DOOR_OPENED)
+        elif was_open and not now_open:
+            self.emit(t_ms, EventType.DOOR_CLOSED)
         if phase == "idle":
             self.phase_end_ms = NEVER_MS
             return
         low, high = PHASE_S[phase]
         self.phase_end_ms = t_ms + int(self.events.uniform(low, high) * 1000)
+
+    def _stop(self) -> None:
+        """Abort the current use: a cut or a fault stops the oven; the door closes."""
+        self.queue = 0
+        if self.phase != "idle":
+            self._enter("idle", self.t_ms)
+
+    def _on_fault(self) -> None:
+        self._stop()
+
+    def _power_cut(self) -> None:
+        self._stop()
 
     def fields(self) -> Fields:
         if self.phase == "running":
@@ -85,7 +112,9 @@ class MicrowaveModel(DeviceModel):
             remaining = math.ceil((self.phase_end_ms - self.t_ms) / 1000)
             state = "running"
         else:
-            power = max(0.0, STANDBY_W + self.noise.gauss(0.0, 0.2))
+            power = max(0.0, STANDBY_W + self.noise.gauss(0.0, 0.2)) if self.powered else 0.0
             remaining = 0
             state = "idle" if self.phase == "idle" else "door_open"
+            if self.fault is not None:
+                state = "fault"
         return {"state": state, "power_w": round(power, 1), "remaining_s": remaining}

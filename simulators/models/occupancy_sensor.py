@@ -1,6 +1,8 @@
 """Occupancy sensor: people in the room. Riders arrive with the demand of the hour and
 stay a while (longer at night, when they rest between late orders); everyone leaves
-when a station closes. The count can exceed the seats a little at peaks."""
+when a station closes. The count can exceed the seats a little at peaks. A sensor has
+no power switch (commands other than `reset` fail) and no fault field: a fault is only
+its events."""
 
 import heapq
 import math
@@ -19,6 +21,7 @@ MAX_OCCUPIED = 1000  # contract limit
 
 class OccupancySensorModel(DeviceModel):
     kind: ClassVar[DeviceKind] = DeviceKind.OCCUPANCY_SENSOR
+    has_power_switch: ClassVar[bool] = False
 
     def __init__(self, spec: DeviceSpec, env: StationEnv, seed_key: str, start_ms: int) -> None:
         super().__init__(spec, env, seed_key, start_ms)
@@ -40,7 +43,8 @@ class OccupancySensorModel(DeviceModel):
         return NIGHT_STAY_H if h < 6.0 or h >= 23.0 else DAY_STAY_H
 
     def _next_arrival(self, after_ms: int) -> int:
-        max_rate = PEAK_FILL * self.capacity * max(DEMAND_BY_HOUR) / DAY_STAY_H
+        peak = max(DEMAND_BY_HOUR) * self.env.max_factor
+        max_rate = PEAK_FILL * self.capacity * peak / DAY_STAY_H
         return next_arrival_ms(self.events, after_ms, self._arrivals_per_h, max_rate)
 
     def _enter(self, t_ms: int) -> None:

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulators.runner import run, select_stations
+from simulators.runner import drive, make_stations, run, select_stations
+from simulators.scenario import load_scenario
 from simulators.sink import MemorySink, MqttSink, PayloadEncoder, ReadingSink, SimulatorBug
 from simulators.station import Reading
 from warmnet.clock import FakeClock
@@ -143,3 +144,37 @@ def test_run_closes_the_sink_when_a_model_misbehaves() -> None:
 def test_run_rejects_unknown_stations() -> None:
     with pytest.raises(ValueError, match="nope"):
         run(FLEET, ["nope"], Sinks(), FakeClock(START), seed=1, duration_s=1)
+
+
+def test_run_plays_a_scenario_deterministically_with_events() -> None:
+    scenario = load_scenario("outlet-thermal-runaway", FLEET)
+
+    def once() -> MemorySink:
+        sink = MemorySink()
+        run(FLEET, ["wmq-01"], lambda ids: sink, FakeClock(START), seed=7, scenario=scenario,
+            duration_s=20 * 60)  # fmt: skip
+        return sink
+
+    a, b = once(), once()
+    assert a.published == b.published and a.events == b.events
+    temps = [p["temp_c"] for t, p in a.published if t == "warm/v1/wmq-01/outlet-03/telemetry"]
+    assert max(temps) > 75  # +5 degC/min from minute 5
+    kinds = {(p["type"], p["code"]) for t, p in a.events if "/outlet-03/" in t}
+    assert ("session_started", None) in kinds and ("fault_raised", "OVERTEMP") in kinds
+    assert any(t.endswith("/microwave-1/event") for t, _ in a.events)  # door events too
+
+
+def test_a_scenario_run_shifts_local_time_to_its_start() -> None:
+    at_3am = int(datetime(2026, 1, 15, 3, 0, tzinfo=TZ).timestamp() * 1000)
+    scenario = load_scenario("lunch-rush", FLEET)
+    stations = make_stations(FLEET, ["wmq-01"], 1, scenario=scenario)
+    drive(stations, MemorySink(), FakeClock(at_3am), duration_s=10, scenario=scenario)
+    env = stations[0].env
+    assert env is not None and env.local_hour(at_3am) == pytest.approx(10.5)  # "10:30"
+    assert env.max_factor == 1.6
+
+
+def test_run_refuses_gateway_faults_without_gateways() -> None:
+    with pytest.raises(ValueError, match="needs gateways"):
+        run(FLEET, ["wmq-05", "wmq-06"], Sinks(), FakeClock(START), seed=1,
+            scenario=load_scenario("gateway-partition"), duration_s=10)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Scenario files (one YAML per scenario), loaded with `simulators.scenario.load_scenario`."""
