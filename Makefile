@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SPEED  ?= 1
+SPEED  ?=
+SCENARIO ?=
 
 .PHONY: install demo test lint typecheck pytest clean
 
@@ -18,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# make demo [SCENARIO=outlet-thermal-runaway] [SPEED=60]  (warmnet simulate --list)
 demo: install
-	$(BIN)/warmnet demo --speed $(SPEED)
+	$(BIN)/warmnet demo $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(SPEED),--speed $(SPEED))
 
 test: install
 	bash scripts/ensure-services.sh
@@ -37,3 +39,9 @@ pytest: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Ingest benchmark: raw MQTT ceiling vs the collector, API latency, collector memory,
+# two sharded collectors (starts its own mosquitto and influxd; ~3-4 min). bench/README.md
+.PHONY: bench-ingest
+bench-ingest: install
+	$(BIN)/python bench/ingest.py
