@@ -245,6 +245,12 @@ def _add_deadletter(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     actions.add_parser("count", parents=[data_dir], help="dead letters per reason")
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from api.tokens_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="warmnet", description="warm station network monitoring")
     sub = p.add_subparsers(dest="command", required=True)
@@ -315,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--host", default="127.0.0.1")
     b.add_argument("--port", type=int, default=1883)
     b.set_defaults(func=cmd_broker)
+
+    from api.tokens_cli import add_arguments as token_arguments
+
+    t = sub.add_parser("token", help="API tokens for crews and operators (new NAME ROLE | hash)")
+    token_arguments(t)
+    t.set_defaults(func=cmd_token)
 
     r = sub.add_parser("registry", help="validate or list a fleet registry file")
     r.add_argument("action", choices=["check", "list"])

@@ -94,6 +94,10 @@ def run_demo(
     log_dir.mkdir(parents=True)
     env = dict(os.environ)
     env["WARMNET_DATA_DIR"] = str(data_dir / "collector")
+    # The alert store is shared by the collector and the API. Demo mode: the API takes
+    # the tokens `demo-crew` / `demo-operator`, webhook placeholders only log.
+    env.setdefault("WARMNET_ALERT_DB", str(data_dir / "alerts.sqlite"))
+    env.setdefault("WARMNET_DEMO_MODE", "true")
     api_port = int(env.get("WARMNET_API_PORT", "8000"))
     children: list[Child] = []
     started = time.monotonic()
