@@ -158,8 +158,10 @@ class Collector:
         client = new_client(
             self.settings.mqtt_url, self.settings.session_client_id, persistent=True
         )
-        # Acks wait for the durable write: allow many unacknowledged messages in flight.
-        client.max_inflight_messages_set(65535)
+        # This limits our *outgoing* QoS 1 publishes (availability, commands); incoming
+        # unacknowledged messages are bounded by the broker's max_inflight_messages.
+        # Keep it small: paho walks its whole in-flight table on every PUBACK.
+        client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
         return client
 

