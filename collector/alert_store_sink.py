@@ -11,8 +11,15 @@ from collections.abc import Sequence
 
 from collector.alerting import AlertEngineRunner
 from collector.alerts import AlertKey, Input, RiderReportInput, RuleSet, Transition, TransitionKind
-from collector.notify import Notifier, from_transition, titles_from_rules
-from warmnet.alertstore import AlertStore, EngineRecord
+from collector.notify import (
+    Event,
+    Notification,
+    Notifier,
+    Severity,
+    from_transition,
+    titles_from_rules,
+)
+from warmnet.alertstore import AlertStore, EngineRecord, ManualAction
 from warmnet.registry import Fleet
 
 log = logging.getLogger(__name__)
@@ -63,17 +70,28 @@ class AlertStoreSink:
 
 class StoreFeed:
     """Polled once per engine tick: crew resolves/acknowledgements go into the engine
-    (so a crew-resolved alert's timers restart), rider reports become inputs. The
-    cursors are saved with the engine state, so a restart repeats and loses nothing."""
+    (so a crew-resolved alert's timers restart) and out to the crews' groups ("Alice
+    took it"), rider reports become inputs. The cursors are saved with the engine
+    state, so a restart repeats and loses nothing."""
 
-    def __init__(self, store: AlertStore, runner: AlertEngineRunner) -> None:
+    def __init__(
+        self,
+        store: AlertStore,
+        runner: AlertEngineRunner,
+        fleet: Fleet,
+        notifier: Notifier | None = None,
+    ) -> None:
         self._store = store
         self._runner = runner
+        self._fleet = fleet
+        self._notifier = notifier
 
     def poll(self) -> list[Input]:
         cursors = self._runner.cursors
         for m in self._store.pending_manual(cursors.get("manual", 0)):
-            self._runner.manual(AlertKey(m.rule, m.station, m.device), m.alert_id, m.action)
+            key = AlertKey(m.rule, m.station, m.device)
+            if self._runner.manual(key, m.alert_id, m.action):
+                self._notify_crew_action(m)
             cursors["manual"] = m.seq
         inputs: list[Input] = []
         for r in self._store.take_reports(cursors.get("report", 0)):
@@ -84,3 +102,33 @@ class StoreFeed:
             )
             cursors["report"] = r.id
         return inputs
+
+    def _notify_crew_action(self, m: ManualAction) -> None:
+        if self._notifier is None:
+            return
+        found = self._store.get(m.alert_id)
+        station = self._fleet.station(m.station)
+        if found is None or station is None or found.alert.silenced:
+            return
+        a = found.alert
+        note = next((h.note for h in found.history if h.seq == m.seq), None)
+        self._notifier.submit(
+            Notification(
+                event=Event.RESOLVED if m.action == "resolve" else Event.ACKNOWLEDGED,
+                alert_id=a.id,
+                rule=a.rule,
+                severity=Severity(a.severity),
+                station=a.station,
+                station_name_zh=station.name_zh,
+                station_name_en=station.name_en,
+                area=station.area,
+                device=a.device,
+                title_zh=a.title_zh,
+                title_en=a.title_en,
+                at_ms=m.at_ms,
+                value=a.value,
+                detail=a.detail,
+                who=m.who,
+                note=note,
+            )
+        )

@@ -181,14 +181,15 @@ class AlertEngineRunner:
         # Real time paces ticks; the injected clock says what time it is.
         return time.monotonic()
 
-    def manual(self, key: AlertKey, alert_id: str, action: ManualAction) -> None:
-        """A crew resolved or acknowledged an alert: restart its rule's timers (only if
-        the engine still holds that very alert)."""
+    def manual(self, key: AlertKey, alert_id: str, action: ManualAction) -> bool:
+        """A crew resolved or acknowledged an alert: restart its rule's timers. Only if
+        this engine holds that very alert (a shard sees every crew action): True then."""
         with self._lock:
             held = self.state.alert(key)
             if held is None or held.id != alert_id:
-                return
+                return False
             self.state = apply_manual(self.state, key, action, self._clock.now_ms())
+            return True
 
     def apply(self, inp: Input) -> list[Transition]:
         """Evaluate one input now and hand the transitions to the sinks."""

@@ -139,7 +139,8 @@ class Collector:
                 ],
             )
             self.alerts.add_pre_tick(self._retry_commands)
-            self.alerts.add_pre_tick(StoreFeed(self.alert_store, self.alerts).poll)
+            feed = StoreFeed(self.alert_store, self.alerts, fleet, self.notifier)
+            self.alerts.add_pre_tick(feed.poll)
         # -- self-metrics (gauges, /metrics, `collector` measurement) ----------------------
         self._register_gauges()
         self.self_metrics = SelfMetrics(

@@ -4,7 +4,9 @@ and is repeated until the gateway confirms it, the alert is charted in InfluxDB,
 and the engine's timers are on disk when the collector stops."""
 
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +113,43 @@ def test_overheating_socket_fires_once_and_cuts_power(
     assert [k.rule for k, _ in saved.alerts()] == ["outlet-socket-overheat"]
 
 
+class Webhook:
+    """A real HTTP endpoint on loopback that records what the notifier posts."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[tuple[str, str | None]]:
+        return [(b["event"], b.get("who")) for b in self.bodies]
+
+
 def test_store_round_trip_reports_silences_and_crew_resolve(
     mosquitto: MosquittoServer, tmp_path: Path, unique_id: str
 ) -> None:
     """The collector and the API share the alert store: a rider report becomes an
-    alert, planned maintenance shows riders the device out of order, and a crew
-    resolve reaches the engine."""
+    alert and is notified, a crew resolve reaches the engine and the crews' group,
+    and planned maintenance shows riders the device out of order."""
+    hook = Webhook()
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(
+        f"version: 1\ntargets:\n  - name: crew\n    type: generic\n    url: {hook.url}\n"
+        "    events: [fire, acknowledge, resolve, reopen]\n"
+    )
     settings = CollectorSettings(
         mqtt_url=mosquitto.url,
         data_dir=tmp_path,
@@ -124,6 +157,7 @@ def test_store_round_trip_reports_silences_and_crew_resolve(
         metrics_port=None,
         alert_db=tmp_path / "alerts.sqlite",
         availability_interval_s=0.1,
+        notify_targets=targets,
     )
     collector = Collector(settings, FLEET)
     api_side = AlertStore(tmp_path / "alerts.sqlite")  # as the API process opens it
@@ -191,4 +225,5 @@ def test_store_round_trip_reports_silences_and_crew_resolve(
         sub.loop_stop()
         sub.disconnect()
         api_side.close()
+        hook.server.shutdown()
         clear_session(mosquitto.host, mosquitto.port, settings.session_client_id)
