@@ -14,6 +14,7 @@ from api.live import LiveAvailability, MqttAvailabilityFeed
 from api.settings import ApiSettings
 from api.telemetry import telemetry_from_settings
 from warmnet.alertstore import AlertStore
+from warmnet.clock import clock_from_env
 from warmnet.registry import load_fleet
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,15 @@ def serve(settings: ApiSettings, stop_event: threading.Event | None = None) -> N
         telemetry.close()
         raise
     try:
-        app = create_app(settings, fleet, live, feed=feed, alerts=alerts, telemetry=telemetry)
+        app = create_app(
+            settings,
+            fleet,
+            live,
+            feed=feed,
+            alerts=alerts,
+            telemetry=telemetry,
+            clock=clock_from_env(),
+        )
         config = uvicorn.Config(
             app,
             host=settings.api_host,

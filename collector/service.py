@@ -34,7 +34,7 @@ from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
 from warmnet import topics
 from warmnet.alertstore import AlertStore
-from warmnet.clock import Clock, SystemClock
+from warmnet.clock import Clock, SystemClock, clock_from_env
 from warmnet.kinds import DeviceKind
 from warmnet.messages import dump_json
 from warmnet.mqtt import ConnectError, connect, new_client
@@ -371,7 +371,7 @@ class Collector:
 
 def run(settings: CollectorSettings, fleet: Fleet, stop: threading.Event) -> None:
     """Run a collector until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
-    collector = Collector(settings, fleet)
+    collector = Collector(settings, fleet, clock=clock_from_env())
     collector.start()
     log.info(
         "collector running",

@@ -23,7 +23,7 @@ from simulators.faults import Window, gateway_windows, max_demand_factor, schedu
 from simulators.scenario import Scenario, load_scenario
 from simulators.sink import MqttSink, ReadingSink
 from simulators.station import Event, Reading, SimulatedStation
-from warmnet.clock import Clock, SimulatedClock
+from warmnet.clock import Clock, SimulatedClock, clock_from_env
 from warmnet.registry import Fleet, load_fleet
 from warmnet.settings import MqttUrl
 
@@ -327,7 +327,12 @@ def run_from_settings(
             duration_s = plan.duration
     else:
         ids = select_stations(fleet, stations or "all")
-    clock = SimulatedClock(speed=speed or 1.0, start_ms=start_ms)
+    shared = clock_from_env()  # the demo's clock, shared with the collector and the API
+    clock = (
+        shared
+        if isinstance(shared, SimulatedClock) and start_ms is None
+        else SimulatedClock(speed=speed or 1.0, start_ms=start_ms)
+    )
     return run_through_gateways(
         fleet,
         ids,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from warmnet.clock import Clock, FakeClock, SimulatedClock, SystemClock
+from warmnet.clock import Clock, FakeClock, SimulatedClock, SystemClock, clock_from_env
 
 START = 1_767_225_600_000  # 2026-01-01T00:00Z
 
@@ -107,3 +107,25 @@ def test_all_clocks_satisfy_the_protocol() -> None:
     clocks: list[Clock] = [FakeClock(), SimulatedClock(), SystemClock()]
 
     assert all(isinstance(c.now_ms(), int) for c in clocks)
+
+
+def test_processes_sharing_an_anchor_agree_on_simulated_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's simulator, collector and API each build their clock from the same
+    environment; created at different moments, they must still tell the same time."""
+    anchor = time.time_ns() // 1_000_000 - 10_000  # ten wall seconds ago
+    monkeypatch.setenv("WARMNET_CLOCK_SPEED", "60.0")
+    monkeypatch.setenv("WARMNET_CLOCK_ANCHOR_MS", str(anchor))
+    first = clock_from_env()
+    second = clock_from_env()
+    a, b = first.now_ms(), second.now_ms()
+    assert isinstance(first, SimulatedClock)
+    assert abs(a - b) < 60 * 50  # within 50 wall ms of each other
+    assert 9 * 60_000 < a - anchor < 11 * 60_000  # ten wall seconds = ten simulated minutes
+
+
+def test_without_the_environment_the_clock_is_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WARMNET_CLOCK_SPEED", raising=False)
+    monkeypatch.delenv("WARMNET_CLOCK_ANCHOR_MS", raising=False)
+    assert isinstance(clock_from_env(), SystemClock)
