@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from warmnet.kinds import DeviceKind
-from warmnet.messages import GatewayState, GatewayStatus, Telemetry
+from warmnet.messages import GatewayStatus, Telemetry, supersedes
 
 
 @dataclass(slots=True)
@@ -42,21 +42,8 @@ class LiveState:
         will must not mark a reconnected gateway offline)."""
         with self._lock:
             live = self._stations.setdefault(station, StationLive())
-            held = live.gateway
-            if held is not None:
-                if status.session < held.session:
-                    return False
-                if status.session == held.session:
-                    # Within one session the will (stamped at session start) follows
-                    # `online`; `online` never follows offline/stopped (that is a
-                    # retained replay racing the will). Same state: newer ts wins.
-                    if (
-                        held.state is not GatewayState.ONLINE
-                        and status.state is GatewayState.ONLINE
-                    ):
-                        return False
-                    if status.state is held.state and status.ts < held.ts:
-                        return False
+            if not supersedes(status, live.gateway):
+                return False
             live.gateway = status
             self._dirty.add(station)
             return True

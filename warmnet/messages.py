@@ -8,7 +8,7 @@ registry (`parse_telemetry(kind, raw)`), never against what the payload claims.
 """
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -192,6 +192,32 @@ class GatewayStatus(BaseModel):
     clock_skew_ms: int | None = Field(
         default=None, description="largest |device clock - gateway clock| seen recently, ms"
     )
+
+
+class SessionStatus(Protocol):
+    """What `supersedes` needs of a held status (a GatewayStatus, or a consumer's memo)."""
+
+    @property
+    def state(self) -> GatewayState: ...
+    @property
+    def session(self) -> int: ...
+    @property
+    def ts(self) -> int: ...
+
+
+def supersedes(new: GatewayStatus, held: SessionStatus | None) -> bool:
+    """The status protocol, in one place for every consumer: take `new` unless it
+    belongs to an older session (a stale last will must not mark a reconnected gateway
+    offline). Within one session the will (stamped at session start) follows `online`,
+    `online` never follows offline/stopped (a retained replay racing the will), and for
+    the same state the newer ts wins."""
+    if held is None or new.session > held.session:
+        return True
+    if new.session < held.session:
+        return False
+    if held.state is not GatewayState.ONLINE and new.state is GatewayState.ONLINE:
+        return False
+    return not (new.state is held.state and new.ts < held.ts)
 
 
 def parse_gateway_status(raw: bytes) -> GatewayStatus:

@@ -37,7 +37,7 @@ from collector.alerts.rules import (
 )
 from collector.alerts.state import EngineState, GatewayMemo, StationState, slot, unslot
 from collector.alerts.topology import evaluate_station
-from warmnet.messages import GatewayState, GatewayStatus
+from warmnet.messages import GatewayState, GatewayStatus, supersedes
 from warmnet.registry import DeviceSpec, Fleet
 
 # Holding a condition needs evidence: a gap of this many reporting intervals in a
@@ -162,16 +162,8 @@ def _fault_rules(rules: RuleSet, spec: DeviceSpec) -> list[FaultEventRule]:
 
 def _gateway(work: StationWork, status: GatewayStatus) -> None:
     held = work.gateway
-    if held is not None:
-        # Same acceptance as collector/live.py: a stale will of an older session, or
-        # a retained `online` replayed after this session's will, changes nothing.
-        if status.session < held.session:
-            return
-        if status.session == held.session:
-            if held.state is not GatewayState.ONLINE and status.state is GatewayState.ONLINE:
-                return
-            if status.state is held.state and status.ts < held.ts:
-                return
+    if not supersedes(status, held):  # the contract's session rule (stale wills, replays)
+        return
     back = status.state is GatewayState.ONLINE and (held is None or held.state is not status.state)
     since = work.now if back else (held.online_since_ms if held is not None else None)
     work.gateway = GatewayMemo(status.state, status.session, status.ts, since)
