@@ -264,25 +264,31 @@ class Pipeline:
     def _write_isolating(
         self, batch: Batch, items: Sequence[tuple[Stored, Inbound]]
     ) -> list[tuple[Stored, Inbound]]:
-        """Write; points the store refuses (4xx) are isolated by bisection and
-        dead-lettered, the rest is written. StoreUnavailableError propagates."""
-        if not items:
-            return []
+        """Write; points the store refuses are dead-lettered with their message, the
+        rest is written. StoreUnavailableError propagates."""
+        refused = self._write_bisecting([a.point for a, _ in items])
+        for i, why in refused.items():
+            msg = items[i][1]
+            self._reject(batch.dead, msg.topic, msg.payload, msg.received_at_ms, why)
+        return [item for i, item in enumerate(items) if i not in refused]
+
+    def _write_bisecting(self, points: Sequence[Point], first: int = 0) -> dict[int, Rejected]:
+        """Write `points`; when the store refuses a batch (4xx), halve it until the
+        refused points are isolated. Returns their indices (offset by `first`) and why."""
+        if not points:
+            return {}
         t0 = time.monotonic()
         try:
-            self._store.write([a.point for a, _ in items])
+            self._store.write(points)
         except StoreRejectedError as exc:
-            if len(items) == 1:
-                _, msg = items[0]
-                why = Rejected("store_rejected", str(exc))
-                self._reject(batch.dead, msg.topic, msg.payload, msg.received_at_ms, why)
-                return []
-            mid = len(items) // 2
-            return self._write_isolating(batch, items[:mid]) + self._write_isolating(
-                batch, items[mid:]
+            if len(points) == 1:
+                return {first: Rejected("store_rejected", str(exc))}
+            mid = len(points) // 2
+            return self._write_bisecting(points[:mid], first) | self._write_bisecting(
+                points[mid:], first + mid
             )
         self._metrics.observe("write_latency_ms", (time.monotonic() - t0) * 1000)
-        return list(items)
+        return {}
 
     def write_points(self, points: Sequence[Point]) -> None:
         """For points that do not come from MQTT (the collector's own metrics): into
@@ -336,20 +342,13 @@ class Pipeline:
                 self._store_ok.set()
 
     def _write_replayed(self, points: list[Point], origins: list[Origin | None]) -> None:
-        try:
-            self._store.write(points)
-        except StoreRejectedError as exc:
-            if len(points) == 1:
-                p, origin = points[0], origins[0]
-                if origin is None:  # not from MQTT: describe the point itself
-                    origin = Origin(
-                        f"({p.measurement} {p.station} {p.device})", line(p).encode(), p.ts_ms
-                    )
-                dead: list[DeadLetter] = []
-                why = Rejected("store_rejected", str(exc))
-                self._reject(dead, origin.topic, origin.payload, origin.received_at_ms, why)
-                self._dead.add(dead)
-                return
-            mid = len(points) // 2
-            self._write_replayed(points[:mid], origins[:mid])
-            self._write_replayed(points[mid:], origins[mid:])
+        refused = self._write_bisecting(points)
+        dead: list[DeadLetter] = []
+        for i, why in refused.items():
+            p, origin = points[i], origins[i]
+            if origin is None:  # not from MQTT: describe the point itself
+                origin = Origin(
+                    f"({p.measurement} {p.station} {p.device})", line(p).encode(), p.ts_ms
+                )
+            self._reject(dead, origin.topic, origin.payload, origin.received_at_ms, why)
+        self._dead.add(dead)
