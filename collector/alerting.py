@@ -151,17 +151,18 @@ class AlertEngineRunner:
             log.error("alert state not saved", extra={"error": str(exc)})
 
     def _run(self) -> None:
-        next_tick = self._clock_s() + TICK_S
-        next_save = self._clock_s() + SAVE_EVERY_S
+        # Real time paces ticks and saves; the injected clock says what time it is.
+        next_tick = time.monotonic() + TICK_S
+        next_save = time.monotonic() + SAVE_EVERY_S
         while not self._stop.is_set():
-            timeout = max(0.0, next_tick - self._clock_s())
+            timeout = max(0.0, next_tick - time.monotonic())
             try:
                 inp: Input | None = self._queue.get(timeout=timeout)
             except queue.Empty:
                 inp = None
             if inp is not None:
                 self.apply(inp)
-            if self._clock_s() >= next_tick:
+            if time.monotonic() >= next_tick:
                 for source in self._pre_tick:
                     try:
                         for extra in source():
@@ -169,17 +170,13 @@ class AlertEngineRunner:
                     except Exception:  # a broken source must not stop alerting
                         log.exception("alert input source failed")
                 self.apply(Tick(self._owned))
-                next_tick = self._clock_s() + TICK_S
-            if self._clock_s() >= next_save:
+                next_tick = time.monotonic() + TICK_S
+            if time.monotonic() >= next_save:
                 try:
                     self.save()
                 except OSError as exc:
                     log.error("alert state not saved", extra={"error": str(exc)})
-                next_save = self._clock_s() + SAVE_EVERY_S
-
-    def _clock_s(self) -> float:
-        # Real time paces ticks; the injected clock says what time it is.
-        return time.monotonic()
+                next_save = time.monotonic() + SAVE_EVERY_S
 
     def manual(self, key: AlertKey, alert_id: str, action: ManualAction) -> bool:
         """A crew resolved or acknowledged an alert: restart its rule's timers. Only if

@@ -44,11 +44,9 @@ def from_telemetry(kind: str, station: str, device: str, area: str, reading: Tel
 def from_event(station: str, device: str, area: str, event: DeviceEvent) -> Point:
     """Events are tagged by type: two different events of a device in the same
     millisecond (a session stop and a fault) are two points, not one."""
-    fields: dict[str, FieldValue] = {}
-    for name, value in event:
-        if name in ("ts", "type") or value is None:
-            continue
-        fields[name] = value
+    fields: dict[str, FieldValue] = {
+        k: v for k, v in event.__dict__.items() if v is not None and k not in ("ts", "type")
+    }
     return Point(
         EVENT_MEASUREMENT, station, device, area, event.ts, fields, (("type", event.type.value),)
     )
