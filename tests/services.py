@@ -34,6 +34,8 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from warmnet.broker import mosquitto_config
+
 __all__ = [
     "InfluxError",
     "InfluxServer",
@@ -372,18 +374,14 @@ class MosquittoServer(_ManagedProcess):
         self.port = free_port()
 
     def _write_config(self) -> None:
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            "persistence true",
-            # mosquitto concatenates location + "mosquitto.db": the trailing slash matters.
-            f"persistence_location {self.workdir}/",
-            "autosave_interval 1",
+        # The product's broker settings (warmnet.broker), so the suite tests what the
+        # docs tell operators to run; then what only tests need.
+        lines = mosquitto_config(
+            self.host, self.port, self.workdir, autosave_interval_s=1, log_file=self.log_path
+        ).splitlines()
+        lines += [
             f"autosave_on_changes {'true' if self.autosave_on_changes else 'false'}",
-            "max_queued_messages 0",
-            "max_inflight_messages 20000",  # < 65535 message ids; > a collector batch
             "set_tcp_nodelay true",
-            f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -391,10 +389,6 @@ class MosquittoServer(_ManagedProcess):
             "connection_messages true",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         ]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            # As root, mosquitto otherwise drops to user "mosquitto", which cannot write
-            # into our private (0700) temp directory.
-            lines.append("user root")
         lines.extend(self.extra_config)
         self.config_path.write_text("\n".join(lines) + "\n")
 

@@ -23,7 +23,14 @@ def find_mosquitto() -> str | None:
     return None
 
 
-def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
+def mosquitto_config(
+    host: str,
+    port: int,
+    data_dir: Path,
+    *,
+    autosave_interval_s: int = 30,
+    log_file: Path | None = None,
+) -> str:
     """Broker settings warmnet relies on (DESIGN.md, delivery guarantees): persistence
     on, and no limits that silently drop QoS 1 messages for a collector that falls
     behind (the default `max_queued_messages 1000` does exactly that)."""
@@ -31,11 +38,12 @@ def mosquitto_config(host: str, port: int, data_dir: Path) -> str:
         f"listener {port} {host}",
         "allow_anonymous true",
         "persistence true",
+        # mosquitto concatenates location + "mosquitto.db": the trailing slash matters.
         f"persistence_location {data_dir}/",
-        "autosave_interval 30",
+        f"autosave_interval {autosave_interval_s}",
         "max_queued_messages 0",
         "max_inflight_messages 20000",  # < 65535 message ids; > a collector batch
-        f"log_dest file {data_dir}/mosquitto.log",
+        f"log_dest file {log_file or data_dir / 'mosquitto.log'}",
     ]
     if os.geteuid() == 0:
         # As root, mosquitto switches to the `mosquitto` user, which cannot write
