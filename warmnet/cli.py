@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from warmnet.logs import setup_logging
-from warmnet.registry import RegistryError, load_fleet
+from warmnet.registry import RegistryError, fleet_json, load_fleet
 from warmnet.settings import CommonSettings
 
 log = logging.getLogger("warmnet")
@@ -181,6 +181,9 @@ def cmd_registry(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{exc}\n")
         return 1
     out = sys.stdout
+    if args.action == "json":
+        out.write(fleet_json(fleet) + "\n")
+        return 0
     out.write(f"{fleet.network}: {len(fleet.stations)} stations, {fleet.device_count} devices\n")
     if args.action == "list":
         for s in fleet.stations:
@@ -328,9 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     token_arguments(t)
     t.set_defaults(func=cmd_token)
 
-    r = sub.add_parser("registry", help="validate or list a fleet registry file")
-    r.add_argument("action", choices=["check", "list"])
-    r.add_argument("path", nargs="?", default=None, help="registry YAML (default: bundled)")
+    r = sub.add_parser(
+        "registry", help="validate, list, or convert to JSON (for big fleets) a registry file"
+    )
+    r.add_argument("action", choices=["check", "list", "json"])
+    r.add_argument("path", nargs="?", default=None, help="registry YAML or JSON (default: bundled)")
     r.set_defaults(func=cmd_registry)
 
     _add_deadletter(sub)

@@ -1,9 +1,11 @@
 """The fleet registry: stations, where they are, when they are open, what devices
 they have. Loaded from a YAML data file (the first network ships as
-`warmnet/data/wumenqiao.yaml`) and validated with errors that name the station and
+`warmnet/data/wumenqiao.yaml`) or its JSON form (`*.json`, for city-sized registries)
+and validated with errors that name the station and
 field at fault.
 """
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -15,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from warmnet.ids import Id
 from warmnet.kinds import DeviceKind
@@ -34,8 +37,10 @@ class RegistryError(ValueError):
     """The registry file is unreadable or invalid; the message says where and why."""
 
 
-class DeviceSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class DeviceSpec:
+    """A registered device. A slotted dataclass, not a model: a city registry holds
+    tens of thousands of these (about 100 bytes each instead of about 600)."""
 
     id: Id
     kind: DeviceKind
@@ -171,19 +176,21 @@ class Fleet(BaseModel):
         return {s.id: s for s in self.stations}
 
     @cached_property
-    def _devices(self) -> dict[tuple[str, str], DeviceSpec]:
-        return {(s.id, d.id): d for s in self.stations for d in s.devices}
+    def _devices(self) -> dict[str, dict[str, DeviceSpec]]:
+        # Per station, not keyed by (station, device) pairs: 50,000 tuples cost more.
+        return {s.id: {d.id: d for d in s.devices} for s in self.stations}
 
     def station(self, station_id: str) -> Station | None:
         return self._stations.get(station_id)
 
     def device(self, station_id: str, device_id: str) -> DeviceSpec | None:
         """The registered device, or None if the station or device is unknown."""
-        return self._devices.get((station_id, device_id))
+        devices = self._devices.get(station_id)
+        return None if devices is None else devices.get(device_id)
 
     @property
     def device_count(self) -> int:
-        return len(self._devices)
+        return sum(len(s.devices) for s in self.stations)
 
     def is_open(self, station: Station, at_ms: int) -> bool:
         local = datetime.fromtimestamp(at_ms / 1000, tz=self.tz).time()
@@ -191,7 +198,11 @@ class Fleet(BaseModel):
 
 
 def load_fleet(path: str | Path | None = None) -> Fleet:
-    """Load and validate a registry file (the bundled first network by default)."""
+    """Load and validate a registry file (the bundled first network by default).
+
+    YAML for people to edit; JSON (`*.json`) for city-sized generated registries:
+    50,400 devices load in 0.5 s and 78 MB of RSS from JSON, 4.4 s and 254 MB peak
+    from YAML (bench/README.md)."""
     if path is None:
         ref = resources.files("warmnet.data").joinpath(DEFAULT_FLEET)
         text, where = ref.read_text(encoding="utf-8"), f"warmnet/data/{DEFAULT_FLEET}"
@@ -200,13 +211,32 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise RegistryError(f"{where}: cannot read registry (UTF-8 YAML): {exc}") from None
+            raise RegistryError(f"{where}: cannot read registry (UTF-8): {exc}") from None
+        if where.endswith(".json"):
+            return _parse_fleet_json(text, where)
     try:
         # The C loader where libyaml is there: 3x faster on a city-sized registry.
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise RegistryError(f"{where}: not valid YAML: {exc}") from None
     return parse_fleet(data, where)
+
+
+def _parse_fleet_json(text: str, where: str) -> Fleet:
+    # Straight from the JSON text: no intermediate Python objects for the whole tree.
+    try:
+        return Fleet.model_validate_json(text)
+    except ValidationError as exc:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as bad:
+            raise RegistryError(f"{where}: not valid JSON: {bad}") from None
+        raise RegistryError(f"{where}: invalid registry:\n{_explain(exc, data)}") from None
+
+
+def fleet_json(fleet: Fleet) -> str:
+    """The registry as JSON (what `load_fleet` reads from a `*.json` file)."""
+    return fleet.model_dump_json(exclude_none=True, indent=1)
 
 
 def parse_fleet(data: Any, where: str = "registry") -> Fleet:

@@ -2,6 +2,7 @@
 errors that tell the person editing the YAML which station and field are wrong."""
 
 import copy
+import json
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
+from warmnet import cli
 from warmnet.kinds import DeviceKind
 from warmnet.registry import (
     Fleet,
     OpeningHours,
     RegistryError,
+    fleet_json,
     load_fleet,
     parse_fleet,
     synthetic_fleet,
@@ -417,6 +420,47 @@ def test_non_utf8_file_is_a_registry_error(tmp_path: Path) -> None:
 
     with pytest.raises(RegistryError, match=str(path)):
         load_fleet(path)
+
+
+def test_json_registry_loads_the_same_fleet_as_its_yaml(tmp_path: Path) -> None:
+    bundled = load_fleet()
+    path = tmp_path / "fleet.json"
+    path.write_text(fleet_json(bundled), encoding="utf-8")
+
+    assert load_fleet(path) == bundled
+
+
+def test_invalid_json_registry_names_path_station_and_field(tmp_path: Path) -> None:
+    data = copy.deepcopy(registry())
+    data["stations"][1]["lat"] = 200
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    with pytest.raises(RegistryError) as info:
+        load_fleet(path)
+
+    assert str(path) in str(info.value)
+    assert "stations[st-b].lat" in str(info.value)
+
+
+def test_malformed_json_registry_is_a_registry_error(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text('{"network": "x", ', encoding="utf-8")
+
+    with pytest.raises(RegistryError, match="not valid JSON") as info:
+        load_fleet(path)
+
+    assert str(path) in str(info.value)
+
+
+def test_registry_json_command_writes_a_loadable_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["registry", "json"]) == 0
+    path = tmp_path / "fleet.json"
+    path.write_text(capsys.readouterr().out, encoding="utf-8")
+
+    assert load_fleet(path) == load_fleet()
 
 
 # --- synthetic fleets --------------------------------------------------------------
