@@ -6,7 +6,7 @@ is timed. The client processes are separate Python processes so that they do not
 share a GIL with what they measure:
 
     python bench/loadgen.py publish --url URL --file CHUNK     # as fast as possible
-    python bench/loadgen.py count --url URL --client-id ID -n N [--prepare]
+    python bench/loadgen.py count --url URL --client-id ID -n N [--prepare] [--work W]
     python bench/loadgen.py paced --url URL --file MSGS --rate R --sample-every K
     python bench/loadgen.py watch --url URL --keys KEYS        # availability arrivals
 
@@ -387,8 +387,14 @@ def cmd_publish(args: argparse.Namespace) -> None:
 def cmd_count(args: argparse.Namespace) -> None:
     """The raw ceiling: a paho subscriber that only counts. `--prepare` creates the
     persistent session (QoS 1 subscription) and leaves; otherwise it reconnects to
-    that session and times the drain of `-n` queued messages (paho acks each one)."""
+    that session and times the drain of `-n` queued messages (paho acks each one).
+
+    `--work` adds what no collector can skip, for reference: `ack` acknowledges each
+    message from the callback with paho's manual acknowledgement (as the collector
+    must, after storing), `ack+json` also decodes the payload with `json.loads`."""
     client = _client(args.client_id, persistent=True)
+    if args.work != "none" and not args.prepare:
+        client.manual_ack_set(True)
     if args.prepare:
         subscribed = threading.Event()
         client.on_subscribe = lambda *_a: subscribed.set()
@@ -404,8 +410,15 @@ def cmd_count(args: argparse.Namespace) -> None:
     last = 0.0
     done = threading.Event()
 
-    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+    decode = args.work == "ack+json"
+    acking = args.work != "none"
+
+    def on_message(c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
         nonlocal count, last
+        if decode:
+            json.loads(m.payload)
+        if acking:
+            c.ack(m.mid, m.qos)
         count += 1
         if count >= args.n:
             last = time.perf_counter()
@@ -510,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cnt.add_argument("-n", type=int, default=0)
     cnt.add_argument("--prepare", action="store_true")
     cnt.add_argument("--timeout", type=float, default=120.0)
+    cnt.add_argument("--work", choices=["none", "ack", "ack+json"], default="none")
     cnt.set_defaults(func=cmd_count)
     paced = sub.add_parser("paced")
     paced.add_argument("--url", required=True)
