@@ -701,17 +701,23 @@ def percentile(values: Sequence[float], q: float) -> float:
 def run_latency(b: Bench) -> Latency:
     a = b.args
     n = int(a.latency_rate * a.latency_seconds)
+    defaults = CollectorSettings()
     interval = a.availability_interval
     batch_age = a.batch_max_age
     print(
         f"[3/4] latency: publish -> visible in the API at {a.latency_rate:.0f} msg/s for "
-        f"{a.latency_seconds:.0f} s; collector availability_interval_s={interval}"
-        + (f", batch_max_age_s={batch_age}" if batch_age is not None else "")
+        f"{a.latency_seconds:.0f} s; collector availability_interval_s="
+        f"{interval if interval is not None else defaults.availability_interval_s}, "
+        f"batch_max_age_s={batch_age if batch_age is not None else defaults.batch_max_age_s}"
+        + (" (defaults)" if interval is None and batch_age is None else "")
     )
     db = "bench_latency"
     client_id = "bench-latency"
-    extra: dict[str, Any] = {"availability_interval_s": interval}
-    env = {"WARMNET_AVAILABILITY_INTERVAL_S": str(interval)}
+    extra: dict[str, Any] = {}
+    env = {}
+    if interval is not None:
+        extra["availability_interval_s"] = interval
+        env["WARMNET_AVAILABILITY_INTERVAL_S"] = str(interval)
     if batch_age is not None:
         extra["batch_max_age_s"] = batch_age
         env["WARMNET_BATCH_MAX_AGE_S"] = str(batch_age)
@@ -893,9 +899,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--sample-every", type=int, default=20, help="latency sample: 1 in K")
     p.add_argument("--http-every", type=int, default=20, help="of those, 1 in K over HTTP")
-    p.add_argument("--availability-interval", type=float, default=0.05, help="collector setting, s")
     p.add_argument(
-        "--batch-max-age", type=float, default=0.05, help="collector setting (latency run), s"
+        "--availability-interval", type=float, default=None, help="latency run (default: default)"
+    )
+    p.add_argument(
+        "--batch-max-age", type=float, default=None, help="latency run (default: default), s"
     )
     p.add_argument(
         "--skip",
@@ -994,7 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if latency is not None:
         print(
             f"publish -> API latency         p50 {latency.p50_ms:.0f} ms, p99 {p99:.0f} ms "
-            f"(target 250) at availability_interval_s={args.availability_interval}"
+            "(target 250)"
         )
     print(
         f"collector peak RSS             {rss_mb:10.0f} MB  (target 150) with "
