@@ -1,12 +1,14 @@
 """What riders see: per-device status, hot water, free seats, offline vs unknown, and
 staleness, all derived from live state at an injected time."""
 
+import random
 from typing import Any
 
 import pytest
+from availability_reference import random_reading, reference_summarize
 
-from collector.availability import summarize
-from collector.live import StationLive
+from collector.availability import Layout, Visible, encode, summarize, summary_dict, visible
+from collector.live import DeviceLive, LiveState, StationLive
 from warmnet.kinds import DeviceKind, DeviceStatus
 from warmnet.messages import (
     ChargingOutletTelemetry,
@@ -17,8 +19,10 @@ from warmnet.messages import (
     StationAvailability,
     Telemetry,
     WaterHeaterTelemetry,
+    dump_json,
+    parse_availability,
 )
-from warmnet.registry import Station, load_fleet, parse_fleet
+from warmnet.registry import Station, load_fleet, parse_fleet, synthetic_fleet
 
 NOW = 1_767_225_600_000
 FRESH_MS = 60_000
@@ -94,7 +98,7 @@ def occupancy(occupied: int, capacity: int = 8, ts: int = NOW) -> OccupancySenso
 def live(devices: dict[str, Telemetry], gateway: GatewayState | None = None) -> StationLive:
     """Live state holding `devices` (device id -> latest reading)."""
     return StationLive(
-        devices=dict(devices),
+        devices={device: DeviceLive.of(r) for device, r in devices.items()},
         gateway=None if gateway is None else GatewayStatus(state=gateway, session=1, ts=NOW),
         newest_ts=max((r.ts for r in devices.values()), default=None),
     )
@@ -360,3 +364,96 @@ def test_counts_add_up_to_the_registry_for_a_bundled_station() -> None:
         total = c.available + c.in_use + c.out_of_order + c.offline + c.unknown
         assert total == len(st.devices_of(kind)), kind
     assert len(result.devices) == len(st.devices)
+
+
+# --- the plain-dict builder is the pydantic one, byte for byte ----------------------
+
+
+def random_case(
+    st: Station, rng: random.Random
+) -> tuple[dict[str, Telemetry], GatewayStatus | None, frozenset[str | None], bool]:
+    readings = {}
+    for spec in st.devices:
+        if rng.random() < 0.8:
+            age = rng.choice([0, 1_000, FRESH_MS, FRESH_MS + 1, 10 * FRESH_MS])
+            readings[spec.id] = random_reading(spec.kind, NOW - age, rng)
+    state = rng.choice([None, GatewayState.ONLINE, GatewayState.ONLINE, GatewayState.OFFLINE])
+    gateway = None if state is None else GatewayStatus(state=state, session=1, ts=NOW)
+    silenced: frozenset[str | None] = rng.choice(
+        [
+            frozenset(),
+            frozenset(),
+            frozenset({None}),
+            frozenset({st.devices[0].id, "not-a-device"}),
+        ]
+    )
+    return readings, gateway, silenced, rng.random() < 0.8
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_summary_bytes_equal_the_pydantic_reference(seed: int) -> None:
+    rng = random.Random(seed)
+    stations = [*load_fleet().stations, *synthetic_fleet(20).stations]
+    for _ in range(300):
+        st = rng.choice(stations)
+        readings, gateway, silenced, open_now = random_case(st, rng)
+        newest = max((r.ts for r in readings.values()), default=None)
+        state = StationLive({d: DeviceLive.of(r) for d, r in readings.items()}, gateway, newest)
+        kwargs: dict[str, Any] = {
+            "now_ms": NOW,
+            "freshness_ms": FRESH_MS,
+            "open_now": open_now,
+            "under_maintenance": silenced,
+        }
+
+        got = encode(summary_dict(Layout.of(st), state, **kwargs))
+
+        want = dump_json(reference_summarize(st, readings, gateway, newest, **kwargs))
+        assert got == want
+        assert parse_availability(got) == summarize(st, state, **kwargs)
+
+
+def test_live_state_feeds_the_same_summary_as_the_readings() -> None:
+    st = synthetic_fleet(1).stations[0]
+    rng = random.Random(5)
+    live_state, readings = LiveState(), {}
+    for step in range(2_000):
+        spec = rng.choice(st.devices)
+        r = random_reading(spec.kind, NOW - rng.randrange(3 * FRESH_MS), rng)
+        if live_state.update(st.id, spec.id, spec.kind, r):
+            readings[spec.id] = r
+        if step % 50:
+            continue
+        newest = max(x.ts for x in readings.values())
+        got = encode(
+            summary_dict(
+                Layout.of(st),
+                live_state.snapshot(st.id),
+                now_ms=NOW,
+                freshness_ms=FRESH_MS,
+                open_now=True,
+            )
+        )
+        want = reference_summarize(
+            st, readings, None, newest, now_ms=NOW, freshness_ms=FRESH_MS, open_now=True
+        )
+        assert got == dump_json(want)
+
+
+def test_visible_ignores_times_only() -> None:
+    st = synthetic_fleet(1).stations[0]
+    layout = Layout.of(st)
+    before = StationLive({"outlet-01": DeviceLive.of(outlet(ts=NOW - 5_000))})
+    later = StationLive({"outlet-01": DeviceLive.of(outlet(ts=NOW))}, newest_ts=NOW)
+    charging = StationLive({"outlet-01": DeviceLive.of(outlet("charging"))}, newest_ts=NOW)
+
+    def view(state: StationLive, now: int = NOW) -> Visible:
+        return visible(
+            summary_dict(layout, state, now_ms=now, freshness_ms=FRESH_MS, open_now=True)
+        )
+
+    before.newest_ts = NOW - 5_000
+    assert view(before) == view(later)
+    assert view(before) == view(later, NOW + 1_000)
+    assert view(later) != view(charging)
+    assert view(later) != view(later, NOW + FRESH_MS + 1)  # stale: unknown

@@ -1,11 +1,18 @@
-"""Live state: latest-by-timestamp wins, historical data never drives it, and a stale
-last will cannot mark a reconnected gateway offline."""
+"""Live state: latest-by-timestamp wins, historical data never drives it, a stale
+last will cannot mark a reconnected gateway offline, and per device only what riders
+see of the reading is kept."""
 
 import pytest
 
-from collector.live import LiveState
-from warmnet.kinds import DeviceKind
-from warmnet.messages import GatewayState, GatewayStatus, MicrowaveTelemetry
+from collector.live import DeviceLive, LiveState
+from warmnet.kinds import DeviceKind, DeviceStatus
+from warmnet.messages import (
+    GatewayState,
+    GatewayStatus,
+    MicrowaveTelemetry,
+    OccupancySensorTelemetry,
+    WaterHeaterTelemetry,
+)
 
 TS = 1_767_225_600_000
 MW = DeviceKind.MICROWAVE
@@ -29,10 +36,8 @@ def live() -> LiveState:
     return LiveState()
 
 
-def held(live: LiveState, device: str = "microwave-1") -> MicrowaveTelemetry:
-    r = live.snapshot("wmq-01").devices[device]
-    assert isinstance(r, MicrowaveTelemetry)
-    return r
+def held(live: LiveState, device: str = "microwave-1") -> DeviceLive:
+    return live.snapshot("wmq-01").devices[device]
 
 
 # --- device readings ---------------------------------------------------------------
@@ -50,7 +55,7 @@ def test_newer_reading_wins(live: LiveState) -> None:
 
     assert live.update("wmq-01", "microwave-1", MW, reading(TS + 1_000, state="running"))
 
-    assert held(live).state == "running"
+    assert held(live).status is DeviceStatus.IN_USE
 
 
 @pytest.mark.parametrize("late_ts", [TS - 1, TS - 3_600_000, TS])
@@ -59,7 +64,7 @@ def test_older_or_equal_reading_is_ignored(live: LiveState, late_ts: int) -> Non
 
     assert not live.update("wmq-01", "microwave-1", MW, reading(late_ts, state="fault"))
 
-    assert held(live).state == "running"
+    assert held(live).status is DeviceStatus.IN_USE
     assert held(live).ts == TS
 
 
@@ -114,6 +119,29 @@ def test_snapshot_is_a_copy(live: LiveState) -> None:
     assert snap.devices["microwave-1"].ts == TS
     assert set(snap.devices) == {"microwave-1"}
     assert snap.newest_ts == TS
+
+
+def test_only_what_riders_see_is_kept(live: LiveState) -> None:
+    heater = WaterHeaterTelemetry(
+        ts=TS,
+        seq=3,
+        water_temp_c=60.0,
+        target_temp_c=95.0,
+        heating=True,
+        level_pct=80.0,
+        power_w=3000.0,
+    )
+    sensor = OccupancySensorTelemetry(ts=TS + 1, seq=4, occupied=3, capacity=12)
+    live.update("wmq-01", "heater-1", DeviceKind.WATER_HEATER, heater)
+    live.update("wmq-01", "occupancy", DeviceKind.OCCUPANCY_SENSOR, sensor)
+    live.update("wmq-01", "microwave-1", MW, reading(TS + 2, state="fault"))
+
+    devices = live.snapshot("wmq-01").devices
+    assert devices["heater-1"] == DeviceLive(TS, DeviceStatus.IN_USE)  # heating up
+    assert devices["occupancy"] == DeviceLive(TS + 1, DeviceStatus.AVAILABLE, 3, 12)
+    assert devices["microwave-1"] == DeviceLive(TS + 2, DeviceStatus.OUT_OF_ORDER)
+    assert live.has("wmq-01")
+    assert not live.has("wmq-02")
 
 
 # --- dirty set ---------------------------------------------------------------------
