@@ -10,6 +10,10 @@ soon as it answers, so a backlog never stalls live ingest.
 Nothing is lost: a message is acknowledged only once its point is stored or spilled,
 or, if it is invalid, once it is in the dead-letter store. Until then the broker keeps
 it in our persistent session and redelivers it after a crash.
+
+Live state (what riders see) is updated as soon as a message is classified valid, not
+after the store write: riders do not wait for the batch. The observer (the alert
+engine) is told only after the batch is stored.
 """
 
 import logging
@@ -173,8 +177,17 @@ class Pipeline:
         outcome = classify(msg.topic, msg.payload, self._fleet)
         if isinstance(outcome, Accepted | AcceptedEvent):
             batch.accepted.append((outcome, msg))
+            if isinstance(outcome, Accepted):
+                # Riders see a valid reading at once, not after the batch is stored:
+                # storage stays at-least-once (the broker keeps the message until the
+                # batch is stored), and live state only ever moves forward.
+                point = outcome.point
+                self._live.update(
+                    point.station, point.device, DeviceKind(point.measurement), outcome.reading
+                )
         elif isinstance(outcome, GatewayUpdate):
             batch.gateway.append(outcome)
+            self._live.set_gateway(outcome.station, outcome.status)
         else:
             self._reject(batch.dead, msg.topic, msg.payload, msg.received_at_ms, outcome)
         batch.acks.append((msg.mid, msg.qos))
@@ -195,14 +208,6 @@ class Pipeline:
         if stored is None:
             return Batch()  # shutting down with nowhere to put it: the broker redelivers
         self._dead.add(batch.dead)
-        for accepted, _ in stored:
-            if isinstance(accepted, Accepted):
-                point = accepted.point
-                self._live.update(
-                    point.station, point.device, DeviceKind(point.measurement), accepted.reading
-                )
-        for update in batch.gateway:
-            self._live.set_gateway(update.station, update.status)
         if self._observer is not None and (stored or batch.gateway):
             self._observer(stored, batch.gateway)
         for mid, qos in batch.acks:

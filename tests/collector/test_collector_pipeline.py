@@ -187,3 +187,50 @@ def test_close_stores_what_is_held_and_takes_nothing_new(harness: Harness) -> No
     wait_for(lambda: harness.acks == mids, timeout=5)
     assert not set(late) & set(harness.acks)
     assert len(harness.store.points) == 7
+
+
+def test_live_state_takes_a_reading_before_its_batch_is_stored(tmp_path: Path) -> None:
+    class SlowStore(ControlledStore):
+        """Holds every write until the test lets it through."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        def write(self, points: Sequence[Point]) -> None:
+            assert self.release.wait(10)
+            super().write(points)
+
+    store, acks, live = SlowStore(), [], LiveState()
+    dead = DeadLetterStore(tmp_path / "dead.sqlite")
+    pipeline = Pipeline(
+        FLEET,
+        store,
+        MemorySpill(1 << 20),
+        dead,
+        live,
+        Metrics(),
+        lambda m, q: acks.append(m),
+        max_points=10,
+        max_age_s=0.02,
+    )
+    h = Harness(pipeline, store, MemorySpill(1), acks, Metrics(), live, dead)
+    writer = threading.Thread(target=pipeline.run, daemon=True)
+    writer.start()
+    try:
+        mids = h.send(3)
+        wait_for(lambda: "outlet-01" in live.snapshot("wmq-01").devices, timeout=5)
+        assert acks == []  # riders see it; the broker still holds it
+        assert store.points == {}
+        wait_for(lambda: live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 2000)
+
+        late = h.send(1, first_ts=TS - 60_000)  # an older reading, arriving later
+        store.release.set()
+        wait_for(lambda: acks == [*mids, *late], timeout=5)
+        assert len(store.points) == 4  # stored all the same
+        assert live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 2000  # no rollback
+    finally:
+        store.release.set()
+        pipeline.abort()
+        writer.join(5)
+        dead.close()
