@@ -15,7 +15,7 @@ from collector.alert_series import AlertSeriesSink
 from collector.alert_store_sink import AlertStoreSink, StoreFeed
 from collector.alerting import AlertEngineRunner
 from collector.alerts import EventInput, GatewayInput, Input, TelemetryInput, load_rules
-from collector.availability import summarize
+from collector.availability_publisher import AvailabilityPublisher
 from collector.commands import CommandPublisher
 from collector.deadletter import DeadLetterStore
 from collector.ingest import Accepted, GatewayUpdate
@@ -32,19 +32,14 @@ from collector.spill import SqliteSpill
 from collector.stores.base import StoreUnavailableError, TimeSeriesStore
 from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
-from warmnet import topics
 from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock, SystemClock, clock_from_env
 from warmnet.kinds import DeviceKind
-from warmnet.messages import dump_json
 from warmnet.mqtt import ConnectError, connect, new_client
 from warmnet.registry import Fleet
 
 log = logging.getLogger(__name__)
 
-# Recompute every station at least this often even without new data, so that
-# staleness and opening hours show up without traffic.
-FULL_REFRESH_S = 10.0
 SUBSCRIBE_CHUNK = 500  # topic filters per SUBSCRIBE packet
 SILENCES_EVERY_S = 5.0
 
@@ -141,6 +136,15 @@ class Collector:
             self.alerts.add_pre_tick(self._retry_commands)
             feed = StoreFeed(self.alert_store, self.alerts, fleet, self.notifier)
             self.alerts.add_pre_tick(feed.poll)
+        self.availability = AvailabilityPublisher(
+            fleet,
+            self.live,
+            self._client,
+            self.metrics,
+            freshness_s=settings.freshness_s,
+            refresh_s=settings.availability_refresh_s,
+            silences=self._maintenance,
+        )
         # -- self-metrics (gauges, /metrics, `collector` measurement) ----------------------
         self._register_gauges()
         self.self_metrics = SelfMetrics(
@@ -163,6 +167,9 @@ class Collector:
         # unacknowledged messages are bounded by the broker's max_inflight_messages.
         # Keep it small: paho walks its whole in-flight table on every PUBACK.
         client.max_inflight_messages_set(100)
+        # No limit on paho's queue of outgoing messages (a refused command would need a
+        # retry path); what we publish bounds itself: availability keeps at most one
+        # summary per station and 200 in all with paho, none while disconnected.
         client.max_queued_messages_set(0)
         return client
 
@@ -267,7 +274,7 @@ class Collector:
         for t in self._threads:
             t.join(left())
         try:
-            for info in self.publish_availability(self.live.take_dirty()):
+            for info in self.publish_availability():
                 info.wait_for_publish(left())
         except (RuntimeError, ValueError) as exc:  # not connected: the next run republishes
             log.warning("final availability not published", extra={"error": str(exc)})
@@ -314,18 +321,11 @@ class Collector:
 
     def _publish_availability_loop(self) -> None:
         interval = self.settings.availability_interval_s
-        since_full = FULL_REFRESH_S
         while not self._stop.wait(interval):
-            since_full += interval
-            dirty = self.live.take_dirty()
-            if since_full >= FULL_REFRESH_S:
-                dirty = {
-                    s.id
-                    for s in self.fleet.stations
-                    if self.live.snapshot(s.id).newest_ts or self.live.snapshot(s.id).gateway
-                } | dirty
-                since_full = 0.0
-            self.publish_availability(dirty)
+            try:
+                self.availability.tick(self.clock.now_ms(), time.monotonic())
+            except Exception:  # a bug here must not end availability for good
+                log.exception("availability tick failed")
 
     def _maintenance(self, now_ms: int) -> dict[str, frozenset[str | None]]:
         """Subjects silenced for planned maintenance, per station (read every 5 s)."""
@@ -343,29 +343,11 @@ class Collector:
                 self._silences_read = time.monotonic()
         return self._silences
 
-    def publish_availability(self, station_ids: set[str]) -> list[mqtt.MQTTMessageInfo]:
-        now = self.clock.now_ms()
-        infos = []
-        freshness_ms = int(self.settings.freshness_s * 1000)
-        silenced = self._maintenance(now)
-        for station_id in sorted(station_ids):
-            station = self.fleet.station(station_id)
-            if station is None:
-                continue
-            summary = summarize(
-                station,
-                self.live.snapshot(station_id),
-                now_ms=now,
-                freshness_ms=freshness_ms,
-                open_now=self.fleet.is_open(station, now),
-                under_maintenance=silenced.get(station_id, frozenset()),
-            )
-            infos.append(
-                self._client.publish(
-                    topics.availability(station_id), dump_json(summary), qos=1, retain=True
-                )
-            )
-            self.metrics.inc("availability_published")
+    def publish_availability(self) -> list[mqtt.MQTTMessageInfo]:
+        """Publish every station with unpublished changes now (at shutdown)."""
+        infos: list[mqtt.MQTTMessageInfo] = self.availability.flush(
+            self.clock.now_ms(), time.monotonic()
+        )
         return infos
 
 

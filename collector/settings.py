@@ -67,7 +67,16 @@ class CollectorSettings(CommonSettings):
         default=None, description="alert rules YAML; default: the bundled collector/rules.yaml"
     )
     availability_interval_s: float = Field(
-        default=1.0, gt=0, description="how often changed stations' availability is published"
+        default=0.1,
+        gt=0,
+        description="how often stations whose availability changed as riders see it are "
+        "published (the delay a visible change may wait)",
+    )
+    availability_refresh_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="every station's availability is recomputed once per this period (spread "
+        "over it) and republished if anything changed (also times only) or to keep it fresh",
     )
     # -- self-metrics (collector/metrics_http.py, collector/selfmetrics.py)
     metrics_port: int | None = Field(
