@@ -27,15 +27,23 @@ from collector.alerts.model import (
     TransitionKind,
 )
 from collector.alerts.rules import (
+    RATE,
+    STUCK,
+    THRESHOLD,
+    TOO_LONG,
     FaultEventRule,
-    RateOfChangeRule,
     RiderReportRule,
     RuleSet,
-    StuckSensorRule,
-    ThresholdRule,
-    TooLongRule,
 )
-from collector.alerts.state import EngineState, GatewayMemo, StationState, slot, unslot
+from collector.alerts.schedule import Plan, plan_full, plan_of, plan_reading, quiet_reading
+from collector.alerts.state import (
+    EngineState,
+    GatewayMemo,
+    StationState,
+    slot,
+    station_map,
+    unslot,
+)
 from collector.alerts.topology import evaluate_station
 from warmnet.messages import GatewayState, GatewayStatus, supersedes
 from warmnet.registry import DeviceSpec, Fleet
@@ -48,34 +56,58 @@ ManualAction = Literal["resolve", "acknowledge"]
 
 
 def evaluate(
-    rules: RuleSet, fleet: Fleet, state: EngineState, inp: Input, now_ms: int
+    rules: RuleSet,
+    fleet: Fleet,
+    state: EngineState,
+    inp: Input,
+    now_ms: int,
+    *,
+    sweep: bool = False,
 ) -> tuple[EngineState, list[Transition]]:
-    """Apply one input at `now_ms`; the given state is not changed."""
+    """Apply one input at `now_ms`; the given state is not changed.
+
+    A `Tick` evaluates only the stations whose due time has come (`schedule.py`).
+    `sweep=True` evaluates every station on every tick and keeps no schedule: the
+    reference the scheduled engine must equal (tests, bench/alerts.py)."""
     out: list[Transition] = []
     watch = state.watch_since_ms if state.watch_since_ms is not None else now_ms
+    if not sweep:
+        basis = state.basis
+        if basis is None or basis[0] is not rules or basis[1] is not fleet:
+            state = _rebased(state, rules, fleet)
     if isinstance(inp, Tick):
         wanted: Iterable[str] = (
             inp.stations if inp.stations is not None else (s.id for s in fleet.stations)
         )
+        stations = state.stations
         changed = {}
         for sid in wanted:
+            if not sweep:
+                st = stations.get(sid)
+                if st is not None and st.due_ms is not None and st.due_ms > now_ms:
+                    continue  # nothing of it can change before then
             work = _work(rules, fleet, state, sid, now_ms, watch, out)
             if work is not None:
                 _tick(work)
-                changed[sid] = work.freeze()
+                changed[sid] = work.freeze(None if sweep else plan_full(work))
         return _with(state, changed, watch), out
     work = _work(rules, fleet, state, inp.station, now_ms, watch, out)
     if work is None:
         return _with(state, {}, watch), out  # not a station of this fleet
+    plan: Plan | None = None
     if isinstance(inp, TelemetryInput):
-        _telemetry(work, fleet, inp)
-    elif isinstance(inp, EventInput):
-        _event(work, fleet, inp)
-    elif isinstance(inp, GatewayInput):
-        _gateway(work, inp.status)
+        spec = _telemetry(work, fleet, inp, quick=not sweep)
+        if not sweep:  # ignored (spec None): nothing changed, the schedule holds
+            plan = plan_reading(work, spec) if spec is not None else plan_of(work.old)
     else:
-        _report(work, inp)
-    return _with(state, {inp.station: work.freeze()}, watch), out
+        if isinstance(inp, EventInput):
+            _event(work, fleet, inp)
+        elif isinstance(inp, GatewayInput):
+            _gateway(work, inp.status)
+        else:
+            _report(work, inp)
+        plan = None if sweep else plan_full(work)
+    return _with(state, {inp.station: work.freeze(plan)}, watch), out
 
 
 def _work(
@@ -97,41 +129,52 @@ def _with(state: EngineState, changed: dict[str, StationState], watch: int) -> E
     fresh = {k: v for k, v in changed.items() if state.stations.get(k) is not v}
     if not fresh and state.watch_since_ms == watch:
         return state
-    return replace(state, stations={**state.stations, **fresh}, watch_since_ms=watch)
+    stations = station_map(state.stations).updated(fresh)
+    return replace(state, stations=stations, watch_since_ms=watch)
 
 
-def _telemetry(work: StationWork, fleet: Fleet, inp: TelemetryInput) -> None:
+def _rebased(state: EngineState, rules: RuleSet, fleet: Fleet) -> EngineState:
+    """Schedules were made for other rules or another fleet: forget them."""
+    stale = {k: st.unplanned() for k, st in state.stations.items() if st.due_ms is not None}
+    stations = station_map(state.stations).updated(stale)
+    return replace(state, stations=stations, basis=(rules, fleet))
+
+
+def _telemetry(
+    work: StationWork, fleet: Fleet, inp: TelemetryInput, *, quick: bool = False
+) -> DeviceSpec | None:
+    """The reading moves the device's rule timers. None: ignored (nothing changed)."""
     reading = inp.reading
     spec = fleet.device(inp.station, inp.device)
     if inp.historical or reading.historical or spec is None or spec.kind is not inp.kind:
-        return
+        return None
+    device = inp.device
     t = min(reading.ts, work.now)
-    work.seen(inp.device, t)
+    work.seen(device, t)
     gap_ms = int(GAP_INTERVALS * spec.report_interval_s * 1000)
-    for rule in work.rules.for_telemetry(spec.kind):
-        timer = work.timer(rule.id, inp.device)
+    for rule, code, for_ms, clear_ms, gapped in work.rules.telemetry_steps[spec.kind]:
+        timer = work.timer(rule.id, device)
         if timer.last_ts is not None and t < timer.last_ts:
             continue  # late: never roll a timer back
-        for_ms, clear_ms, gap = 0, 0, None
-        if isinstance(rule, ThresholdRule):
-            timer, obs = observe.threshold(rule, timer, reading, t)
-            for_ms, clear_ms, gap = _ms(rule.for_s), _ms(rule.clear_for_s), gap_ms
-        elif isinstance(rule, RateOfChangeRule):
-            timer, obs = observe.rate(rule, timer, reading, t, gap_ms)
-            for_ms, clear_ms, gap = _ms(rule.for_s), _ms(rule.clear_for_s), gap_ms
-        elif isinstance(rule, StuckSensorRule):
-            timer, obs = observe.stuck(rule, timer, reading, t, gap_ms)
-            gap = gap_ms
-        elif isinstance(rule, TooLongRule):
-            timer, obs = observe.too_long(rule, timer, reading, t)
-            for_ms = _ms(rule.limit_s)
+        if code == THRESHOLD:
+            timer, obs = observe.threshold(rule, timer, reading, t)  # type: ignore[arg-type]
+        elif code == RATE:
+            timer, obs = observe.rate(rule, timer, reading, t, gap_ms)  # type: ignore[arg-type]
+        elif code == STUCK:
+            timer, obs = observe.stuck(rule, timer, reading, t, gap_ms)  # type: ignore[arg-type]
+        elif code == TOO_LONG:
+            timer, obs = observe.too_long(rule, timer, reading, t)  # type: ignore[arg-type]
         else:
-            timer, obs = observe.fault_reading(rule, timer, reading, t)
-            for_ms = _ms(rule.for_s)
-        timer, change = step(timer, obs, for_ms=for_ms, clear_for_ms=clear_ms, gap_ms=gap)
-        work.set_timer(rule.id, inp.device, timer)
-        work.apply(rule, inp.device, change, obs)
-    evaluate_station(work, only=inp.device)
+            timer, obs = observe.fault_reading(rule, timer, reading, t)  # type: ignore[arg-type]
+        timer, change = step(
+            timer, obs, for_ms=for_ms, clear_for_ms=clear_ms, gap_ms=gap_ms if gapped else None
+        )
+        work.set_timer(rule.id, device, timer)
+        if change is not None:
+            work.apply(rule, device, change, obs)
+    if not (quick and quiet_reading(work, spec, t)):
+        evaluate_station(work, only=device)
+    return spec
 
 
 def _event(work: StationWork, fleet: Fleet, inp: EventInput) -> None:
@@ -266,5 +309,6 @@ def apply_manual(
                 run=None,
                 codes=(),
             )
-    new = replace(st, alerts=alerts, timers=timers)
-    return replace(state, stations={**state.stations, key.station: new})
+    # The schedule is forgotten: the next tick evaluates the station and makes a new one.
+    new = replace(st, alerts=alerts, timers=timers).unplanned()
+    return replace(state, stations=station_map(state.stations).updated({key.station: new}))

@@ -101,8 +101,11 @@ class StationWork:
         self.now = now_ms
         self.watch_since = watch_since_ms
         self.out = out
-        self._old = st
+        self.old = st
         self._dirty = False
+        # Keys of the timers and alerts this evaluation changed (for the schedule).
+        self.touched: list[str] = []
+        self.touched_alerts: list[str] = []
         self.timers = dict(st.timers)
         self.alerts = dict(st.alerts)
         self.last_seen = dict(st.last_seen)
@@ -114,25 +117,30 @@ class StationWork:
     def max_interval_s(self) -> float:
         return max(d.report_interval_s for d in self.station.devices)
 
-    def freeze(self) -> StationState:
-        old = self._old
-        if not self._dirty and (self.gateway, self.down, self.back_ms) == (
-            old.gateway,
-            old.down,
-            old.back_ms,
+    def freeze(self, plan: tuple[int, int, int] | None = None) -> StationState:
+        """The new state, with its schedule `plan` (due, wake, floor; None: unknown)."""
+        old = self.old
+        due, wake, floor = plan if plan is not None else (None, None, None)
+        if (
+            not self._dirty
+            and (self.gateway, self.down, self.back_ms) == (old.gateway, old.down, old.back_ms)
+            and (due, wake, floor) == (old.due_ms, old.wake_ms, old.floor_ms)
         ):
             return old
         return StationState(
-            self.timers, self.alerts, self.last_seen, self.gateway, self.down, self.back_ms
-        )
+            self.timers, self.alerts, self.last_seen, self.gateway, self.down, self.back_ms,
+            due, wake, floor,
+        )  # fmt: skip
 
     def set_alert(self, k: str, alert: Alert) -> None:
         self.alerts[k] = alert
+        self.touched_alerts.append(k)
         self._dirty = True
 
     def drop(self, timer_key: str | None = None, alert_key: str | None = None) -> None:
         if timer_key is not None:
             del self.timers[timer_key]
+            self.touched.append(timer_key)
         if alert_key is not None:
             del self.alerts[alert_key]
         self._dirty = True
@@ -150,6 +158,7 @@ class StationWork:
         k = slot(rule, device)
         if self.timers.get(k) != timer:
             self.timers[k] = timer
+            self.touched.append(k)
             self._dirty = True
 
     def key(self, rule: Rule, device: str | None) -> AlertKey:

@@ -265,6 +265,15 @@ RULE_TYPES = (
     "silence", "gateway_offline", "fault_event", "rider_report",
 )  # fmt: skip
 DeviceRule = ThresholdRule | RateOfChangeRule | StuckSensorRule | TooLongRule
+# How a reading moves each telemetry rule's timer (RuleSet.telemetry_steps).
+THRESHOLD, RATE, STUCK, TOO_LONG, FAULT = range(5)
+TelemetryStep = tuple[DeviceRule | FaultEventRule, int, int, int, bool]
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
 _RULE = TypeAdapter[Rule](Rule)
 
 
@@ -326,6 +335,27 @@ class RuleSet(BaseModel):
     def for_telemetry(self, kind: DeviceKind) -> Sequence[DeviceRule | FaultEventRule]:
         """Enabled rules that look at readings of `kind`."""
         return self._telemetry[kind]
+
+    @cached_property
+    def telemetry_steps(self) -> dict[DeviceKind, tuple[TelemetryStep, ...]]:
+        """Per kind, `for_telemetry` with what each reading needs precomputed: (rule,
+        type code (THRESHOLD...FAULT), for-duration ms, clear-duration ms, gapped)."""
+        out: dict[DeviceKind, tuple[TelemetryStep, ...]] = {}
+        for kind, rules in self._telemetry.items():
+            steps: list[TelemetryStep] = []
+            for r in rules:
+                if isinstance(r, ThresholdRule):
+                    steps.append((r, THRESHOLD, _ms(r.for_s), _ms(r.clear_for_s), True))
+                elif isinstance(r, RateOfChangeRule):
+                    steps.append((r, RATE, _ms(r.for_s), _ms(r.clear_for_s), True))
+                elif isinstance(r, StuckSensorRule):
+                    steps.append((r, STUCK, 0, 0, True))
+                elif isinstance(r, TooLongRule):
+                    steps.append((r, TOO_LONG, _ms(r.limit_s), 0, False))
+                else:
+                    steps.append((r, FAULT, _ms(r.for_s), 0, False))
+            out[kind] = tuple(steps)
+        return out
 
     @cached_property
     def type_index(self) -> dict[type, tuple[Any, ...]]:

@@ -3,13 +3,22 @@ newest data, per station the gateway status. Immutable values: `evaluate` return
 new state and never changes the one it was given.
 
 The state serialises to JSON (`to_json`/`from_json`) so timers survive a collector
-restart: an alert half-way through its for-duration still fires on time.
+restart: an alert half-way through its for-duration still fires on time. Fields at
+their default are left out of the JSON (a file with them all, as written before, loads
+the same). `StateEncoder` re-encodes only the stations that changed since its last
+call: the collector saves every few seconds, and most of a big fleet's state has not
+changed in that time (each station's JSON is kept by the identity of its state).
+
+Each `StationState` also carries its schedule (`due_ms`, `wake_ms`, `floor_ms`, see
+`schedule.py`): derived from the rest, not compared, not saved.
 """
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from collector.alerts.model import AlertKey, Value
 from warmnet.messages import GatewayState
@@ -69,6 +78,9 @@ class GatewayMemo:
     online_since_ms: int | None = None  # evaluation time it came (back) online
 
 
+Derived = Annotated[int | None, Field(exclude=True)]
+
+
 @dataclass(frozen=True, slots=True)
 class StationState:
     # Keys are "rule/device" ("rule/" for the station): ids never contain '/'.
@@ -78,6 +90,18 @@ class StationState:
     gateway: GatewayMemo | None = None
     down: bool = False  # unreachable (gateway status, or every device silent)
     back_ms: int | None = None  # when it was last reachable again: silence counts from here
+    # The schedule (schedule.py), derived from the fields above; None: not known.
+    due_ms: Derived = field(default=None, compare=False, repr=False)  # a tick may change it
+    wake_ms: Derived = field(default=None, compare=False, repr=False)  # ... timers, alerts
+    floor_ms: Derived = field(default=None, compare=False, repr=False)  # <= silence deadlines
+
+    def unplanned(self) -> "StationState":
+        """The same state with its schedule forgotten (the next tick evaluates it)."""
+        if self.due_ms is None:
+            return self
+        return StationState(
+            self.timers, self.alerts, self.last_seen, self.gateway, self.down, self.back_ms
+        )
 
 
 def slot(rule: str, device: str | None) -> str:
@@ -89,13 +113,77 @@ def unslot(key: str) -> tuple[str, str | None]:
     return rule, device or None
 
 
+class StationMap(Mapping[str, StationState]):
+    """An immutable station -> state mapping with structural sharing: `updated` copies
+    one small shard per changed station instead of the whole mapping (a dict copy of
+    3,600 stations on every reading cost ~10 us; this ~1 us)."""
+
+    __slots__ = ("_len", "_shards")
+    SHARDS = 64  # a power of two
+
+    def __init__(self, items: Mapping[str, StationState] | None = None) -> None:
+        shards: list[dict[str, StationState]] = [{} for _ in range(self.SHARDS)]
+        mask = self.SHARDS - 1
+        for k, v in (items or {}).items():
+            shards[hash(k) & mask][k] = v
+        self._shards: tuple[dict[str, StationState], ...] = tuple(shards)
+        self._len = sum(len(s) for s in shards)
+
+    def __getitem__(self, key: str) -> StationState:
+        return self._shards[hash(key) & (self.SHARDS - 1)][key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._shards[hash(key) & (self.SHARDS - 1)].get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._shards[hash(key) & (self.SHARDS - 1)]
+
+    def __iter__(self) -> Iterator[str]:
+        for shard in self._shards:
+            yield from shard
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return f"StationMap({dict(self.items())!r})"
+
+    def updated(self, changes: Mapping[str, StationState]) -> "StationMap":
+        """A new mapping with `changes` applied; this one is not changed."""
+        if not changes:
+            return self
+        shards = list(self._shards)
+        mask = self.SHARDS - 1
+        copied: set[int] = set()
+        n = self._len
+        for k, v in changes.items():
+            i = hash(k) & mask
+            if i not in copied:
+                shards[i] = dict(shards[i])
+                copied.add(i)
+            n += k not in shards[i]
+            shards[i][k] = v
+        new = StationMap.__new__(StationMap)
+        new._shards, new._len = tuple(shards), n
+        return new
+
+
+def station_map(stations: Mapping[str, StationState]) -> StationMap:
+    return stations if isinstance(stations, StationMap) else StationMap(stations)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineState:
-    stations: Mapping[str, StationState] = field(default_factory=dict)
+    stations: Mapping[str, StationState] = field(default_factory=StationMap)
     # Silence is counted from here at the earliest: from the first evaluation, or from
     # a restart (`resume`), so that data queued in the broker can arrive first.
     watch_since_ms: int | None = None
     version: int = STATE_VERSION
+    # The rules and fleet the stations' schedules were made for (not compared, not
+    # saved): evaluating with others forgets every schedule first.
+    basis: Annotated[tuple[Any, Any] | None, Field(exclude=True)] = field(
+        default=None, compare=False, repr=False
+    )
 
     def station(self, station: str) -> StationState:
         return self.stations.get(station) or StationState()
@@ -116,7 +204,7 @@ class EngineState:
         return self.station(key.station).alerts.get(slot(key.rule, key.device))
 
     def to_json(self) -> str:
-        return _ADAPTER.dump_json(self).decode()
+        return StateEncoder().dumps(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "EngineState":
@@ -126,7 +214,40 @@ class EngineState:
             raise StateError(f"cannot restore alert engine state: {exc}") from None
         if state.version != STATE_VERSION:
             raise StateError(f"alert engine state version {state.version}, need {STATE_VERSION}")
-        return state
+        return replace(state, stations=StationMap(state.stations))
+
+
+class StateEncoder:
+    """`dumps(state)` = `state.to_json()`, re-encoding only the stations whose state is
+    not the very object it encoded last time (states are immutable: same object, same
+    JSON). One encoder per writer; it holds the last state's stations."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[StationState, str]] = {}
+        self.encoded = 0  # stations encoded by the last call (the rest came from cache)
+
+    def dumps(self, state: EngineState) -> str:
+        cache = self._cache
+        fresh: dict[str, tuple[StationState, str]] = {}
+        parts: list[str] = []
+        encoded = 0
+        for sid in sorted(state.stations):
+            st = state.stations[sid]
+            hit = cache.get(sid)
+            if hit is None or hit[0] is not st:
+                hit = (st, _STATION.dump_json(st, exclude_defaults=True).decode())
+                encoded += 1
+            fresh[sid] = hit
+            parts.append(f"{json.dumps(sid)}:{hit[1]}")
+        self._cache, self.encoded = fresh, encoded
+        return _envelope(parts, state.watch_since_ms, state.version)
+
+
+def _envelope(stations: Iterable[str], watch_since_ms: int | None, version: int) -> str:
+    watch = "null" if watch_since_ms is None else str(int(watch_since_ms))
+    body = ",".join(stations)
+    return f'{{"stations":{{{body}}},"watch_since_ms":{watch},"version":{int(version)}}}'
 
 
 _ADAPTER = TypeAdapter(EngineState)
+_STATION = TypeAdapter(StationState)
