@@ -1,14 +1,22 @@
 """The alert engine inside the collector: inputs in, transitions out, state on disk.
 
 The engine itself is pure (`collector.alerts`). This module runs it on its own
-thread so that rule evaluation never slows ingestion: the pipeline hands over what it
-stored (`offer`), a bounded queue takes it, and the engine thread evaluates, ticks
-once a second for time-based rules (silence, offline, too long), saves its state
-every few seconds and on stop (timers survive a restart), and passes transitions to
-the sinks (alert store, notifications, device commands, time series).
+thread, off the ingest path: the pipeline hands over what it stored (`offer`), a
+bounded queue takes it, and the engine thread evaluates, ticks once a second for
+time-based rules (silence, offline, too long), saves its state every few seconds and
+on stop (timers survive a restart), and passes transitions to the sinks (alert store,
+notifications, device commands, time series).
 
-Overload policy: when the queue is full, telemetry inputs are dropped (counted) —
-never events, gateway statuses or rider reports, which go in regardless.
+Overload policy: backpressure, no loss. When the queue is full, `offer` waits (each
+input that had to wait counted as `alert_backpressure_waits`) until the engine has
+taken some: the pipeline calls it from its writer thread after a batch is stored
+and before acknowledging it, so the writer slows down, and the broker holds further
+messages for us. The runner's stop releases a waiting `offer` (what it still held is
+then not evaluated: the data is stored, and the engine re-arms from new data after a
+restart).
+
+Saving writes only the stations that changed since the last save
+(`collector.alerts.state.StateEncoder`); the engine ticks only stations that are due.
 """
 
 import json
@@ -28,12 +36,12 @@ from collector.alerts import (
     ManualAction,
     RuleSet,
     StateError,
-    TelemetryInput,
     Tick,
     Transition,
     apply_manual,
     evaluate,
 )
+from collector.alerts.state import StateEncoder
 from collector.metrics import Metrics
 from warmnet.clock import Clock
 from warmnet.registry import Fleet
@@ -42,6 +50,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 SAVE_EVERY_S = 5.0
+OFFER_WAIT_S = 0.1  # a waiting offer checks the stop event this often
 
 
 class TransitionSink(Protocol):
@@ -83,6 +92,7 @@ class AlertEngineRunner:
         self.state = self._load()
         self._thread: threading.Thread | None = None
         self._pre_tick: list[Callable[[], Sequence[Input]]] = []
+        self._encoder = StateEncoder()  # re-encodes only stations changed since last save
         # Positions in outside feeds (crew actions, rider reports), saved with the state.
         self.cursors: dict[str, int] = dict(self._loaded_cursors)
 
@@ -105,8 +115,9 @@ class AlertEngineRunner:
 
     def save(self) -> None:
         with self._lock:
-            engine = self.state.to_json()
+            state = self.state
             cursors = json.dumps(self.cursors)
+        engine = self._encoder.dumps(state)  # immutable: no lock needed to encode it
         # One file, one atomic replace: the cursors always match the state.
         text = f'{{"cursors": {cursors}, "engine": {engine}}}'
 
@@ -120,16 +131,27 @@ class AlertEngineRunner:
 
     # -- inputs ------------------------------------------------------------------------
 
-    def offer(self, inputs: Sequence[Input]) -> None:
-        """From the pipeline thread: never blocks on telemetry."""
+    def offer(self, inputs: Sequence[Input]) -> bool:
+        """From the pipeline's writer thread. Waits while the queue is full
+        (backpressure: each input that had to wait counts once in
+        `alert_backpressure_waits`); never drops. False: the runner stopped first."""
+        q = self._queue
         for inp in inputs:
-            if isinstance(inp, TelemetryInput):
+            try:
+                q.put_nowait(inp)
+                continue
+            except queue.Full:
+                pass
+            self._metrics.inc("alert_backpressure_waits")
+            while True:
+                if self._stop.is_set():
+                    return False
                 try:
-                    self._queue.put_nowait(inp)
+                    q.put(inp, timeout=OFFER_WAIT_S)
+                    break
                 except queue.Full:
-                    self._metrics.inc("alert_inputs_dropped")
-            else:
-                self._queue.put(inp)  # rare and must not be lost
+                    continue
+        return True
 
     def add_pre_tick(self, source: Callable[[], Sequence[Input]]) -> None:
         """Something polled once per tick for more inputs (rider reports)."""
