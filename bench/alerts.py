@@ -226,7 +226,8 @@ def summary(r: Result, stations: int, skip_s: int) -> str:
     return (
         f"{r.name:<10} telemetry {statistics.fmean(r.telemetry_us):6.1f} us/input "
         f"(p50 {statistics.median(r.telemetry_us):5.1f}, n={len(r.telemetry_us)})  "
-        f"tick {statistics.fmean(ticks):7.2f} ms (max {max(ticks):7.2f}, {stations} stations)  "
+        f"tick {statistics.fmean(ticks):7.2f} ms (p50 {statistics.median(ticks):6.2f}, "
+        f"max {max(ticks):7.2f}, {stations} stations)  "
         f"save {statistics.fmean(saves):7.1f} ms (max {max(saves):7.1f})  "
         f"state JSON {r.json_bytes / 1e6:.1f} MB"
     )
