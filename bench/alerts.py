@@ -6,7 +6,7 @@ Measured twice on the same input stream in the same run:
 - reference: `evaluate(..., sweep=True)` (every owned station evaluated on every tick,
   as before deadline scheduling) and `EngineState.to_json()` (the whole state);
 - engine: `evaluate(...)` (only stations whose due time has come) and the runner's
-  incremental `StateEncoder` (only stations changed since the last save re-encoded).
+  streamed save (`write_state`, station by station, into a string here).
 The transitions of the two must be identical (checked).
 
 Prints us per telemetry input, ms per Tick, ms per save and the state JSON size.
@@ -36,7 +36,6 @@ from collector.alerts import (
     evaluate,
     load_rules,
 )
-from collector.alerts.state import StateEncoder
 from warmnet.kinds import DeviceKind
 from warmnet.messages import (
     ChargingOutletTelemetry,
@@ -261,7 +260,7 @@ def main() -> None:
         )  # fmt: skip
         print(summary(results[-1], len(owned), 5), flush=True)
     if args.only != "reference":
-        dump: Callable[[EngineState], str] = StateEncoder().dumps
+        dump: Callable[[EngineState], str] = EngineState.to_json
         results.append(
             run("engine", rules, fleet, args.seconds, args.seed, owned, False, dump)
         )  # fmt: skip

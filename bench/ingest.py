@@ -505,7 +505,7 @@ def run_collector_drain(b: Bench, label: str, shards: int, db: str) -> Drain:
             + " + ".join(f"{m.get('messages_stored_total', nan):.0f}" for m in own)
             + "".join(
                 f"; {name}: " + " + ".join(f"{m.get(name, 0.0):.0f}" for m in own)
-                for name in ("alert_inputs_dropped_total", "queue_full_waits_total")
+                for name in ("alert_backpressure_waits_total", "queue_full_waits_total")
                 if any(name in m for m in own)
             )
         )

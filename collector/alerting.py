@@ -15,8 +15,8 @@ messages for us. The runner's stop releases a waiting `offer` (what it still hel
 then not evaluated: the data is stored, and the engine re-arms from new data after a
 restart).
 
-Saving writes only the stations that changed since the last save
-(`collector.alerts.state.StateEncoder`); the engine ticks only stations that are due.
+Saving streams the state to disk station by station (`collector.alerts.state.write_state`:
+never one string of tens of megabytes); the engine ticks only stations that are due.
 """
 
 import json
@@ -41,7 +41,7 @@ from collector.alerts import (
     apply_manual,
     evaluate,
 )
-from collector.alerts.state import StateEncoder
+from collector.alerts.state import write_state
 from collector.metrics import Metrics
 from warmnet.clock import Clock
 from warmnet.registry import Fleet
@@ -77,7 +77,7 @@ class AlertEngineRunner:
         *,
         owned: Sequence[str] | None = None,
         sinks: Sequence[TransitionSink] = (),
-        queue_max: int = 50_000,
+        queue_max: int = 5_000,  # with backpressure: decoupling, not a buffer (~1 KB each)
     ) -> None:
         self.rules = rules
         self._fleet = fleet
@@ -92,7 +92,6 @@ class AlertEngineRunner:
         self.state = self._load()
         self._thread: threading.Thread | None = None
         self._pre_tick: list[Callable[[], Sequence[Input]]] = []
-        self._encoder = StateEncoder()  # re-encodes only stations changed since last save
         # Positions in outside feeds (crew actions, rider reports), saved with the state.
         self.cursors: dict[str, int] = dict(self._loaded_cursors)
 
@@ -117,14 +116,14 @@ class AlertEngineRunner:
         with self._lock:
             state = self.state
             cursors = json.dumps(self.cursors)
-        engine = self._encoder.dumps(state)  # immutable: no lock needed to encode it
-        # One file, one atomic replace: the cursors always match the state.
-        text = f'{{"cursors": {cursors}, "engine": {engine}}}'
-
+        # One file, one atomic replace: the cursors always match the state. Streamed
+        # (the state is immutable: no lock needed to encode it).
         tmp = self._state_path.with_suffix(".tmp")
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(f'{{"cursors": {cursors}, "engine": ')
+            write_state(state, f)
+            f.write("}")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._state_path)  # atomic: a crash leaves the old or the new

@@ -76,7 +76,7 @@ class AvailabilityPublisher:
         freshness_s: float,
         refresh_s: float = 10.0,
         silences: Callable[[int], Silences] | None = None,
-        max_outstanding: int = 200,
+        max_outstanding: int = 2000,
     ) -> None:
         self._fleet = fleet
         self._live = live

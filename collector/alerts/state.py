@@ -5,18 +5,18 @@ new state and never changes the one it was given.
 The state serialises to JSON (`to_json`/`from_json`) so timers survive a collector
 restart: an alert half-way through its for-duration still fires on time. Fields at
 their default are left out of the JSON (a file with them all, as written before, loads
-the same). `StateEncoder` re-encodes only the stations that changed since its last
-call: the collector saves every few seconds, and most of a big fleet's state has not
-changed in that time (each station's JSON is kept by the identity of its state).
+the same). `write_state` streams it station by station (the collector saves every few
+seconds; a city's state is tens of megabytes: never one string).
 
 Each `StationState` also carries its schedule (`due_ms`, `wake_ms`, `floor_ms`, see
 `schedule.py`): derived from the rest, not compared, not saved.
 """
 
+import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -204,7 +204,9 @@ class EngineState:
         return self.station(key.station).alerts.get(slot(key.rule, key.device))
 
     def to_json(self) -> str:
-        return StateEncoder().dumps(self)
+        out = io.StringIO()
+        write_state(self, out)
+        return out.getvalue()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "EngineState":
@@ -217,36 +219,16 @@ class EngineState:
         return replace(state, stations=StationMap(state.stations))
 
 
-class StateEncoder:
-    """`dumps(state)` = `state.to_json()`, re-encoding only the stations whose state is
-    not the very object it encoded last time (states are immutable: same object, same
-    JSON). One encoder per writer; it holds the last state's stations."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, tuple[StationState, str]] = {}
-        self.encoded = 0  # stations encoded by the last call (the rest came from cache)
-
-    def dumps(self, state: EngineState) -> str:
-        cache = self._cache
-        fresh: dict[str, tuple[StationState, str]] = {}
-        parts: list[str] = []
-        encoded = 0
-        for sid in sorted(state.stations):
-            st = state.stations[sid]
-            hit = cache.get(sid)
-            if hit is None or hit[0] is not st:
-                hit = (st, _STATION.dump_json(st, exclude_defaults=True).decode())
-                encoded += 1
-            fresh[sid] = hit
-            parts.append(f"{json.dumps(sid)}:{hit[1]}")
-        self._cache, self.encoded = fresh, encoded
-        return _envelope(parts, state.watch_since_ms, state.version)
-
-
-def _envelope(stations: Iterable[str], watch_since_ms: int | None, version: int) -> str:
-    watch = "null" if watch_since_ms is None else str(int(watch_since_ms))
-    body = ",".join(stations)
-    return f'{{"stations":{{{body}}},"watch_since_ms":{watch},"version":{int(version)}}}'
+def write_state(state: EngineState, out: TextIO) -> None:
+    """Write `state.to_json()` to `out` one station at a time: a city's state is tens
+    of megabytes of JSON, and building it as one string doubles the collector's peak
+    memory every few seconds."""
+    watch = "null" if state.watch_since_ms is None else str(int(state.watch_since_ms))
+    out.write('{"stations":{')
+    for i, sid in enumerate(sorted(state.stations)):
+        body = _STATION.dump_json(state.stations[sid], exclude_defaults=True).decode()
+        out.write(f"{',' if i else ''}{json.dumps(sid)}:{body}")
+    out.write(f'}},"watch_since_ms":{watch},"version":{int(state.version)}}}')
 
 
 _ADAPTER = TypeAdapter(EngineState)

@@ -4,6 +4,8 @@ back, late and old data, gateways going offline and coming back, faults, rider
 reports, crew resolves, restarts) the scheduled engine gives the same transitions and
 the same state as evaluating every station on every tick (`sweep=True`)."""
 
+import io
+import json
 import random
 from dataclasses import dataclass, field
 
@@ -26,7 +28,7 @@ from collector.alerts import (
     evaluate,
     load_rules,
 )
-from collector.alerts.state import _ADAPTER, StateEncoder
+from collector.alerts.state import _ADAPTER, write_state
 from warmnet.kinds import DeviceKind
 from warmnet.messages import DeviceEvent, EventType, GatewayState, GatewayStatus, Telemetry
 from warmnet.registry import Fleet, parse_fleet
@@ -285,16 +287,15 @@ def test_a_state_saved_before_schedules_loads_and_is_scheduled_again() -> None:
     assert all(st.due_ms is not None for st in a.stations.values())
 
 
-def test_the_encoder_re_encodes_only_changed_stations() -> None:
-    rules = BUNDLED
-    state, now = steady(rules, minutes=1)
-    enc = StateEncoder()
-    assert enc.dumps(state) == state.to_json() and enc.encoded == len(STATIONS)
-    assert enc.dumps(state) == state.to_json() and enc.encoded == 0
+def test_the_streamed_state_is_the_state_json_and_loads_back() -> None:
+    state, now = steady(BUNDLED, minutes=1)
     inp = TelemetryInput("st-2", "heater-1", DeviceKind.WATER_HEATER, heater(now + S))
-    state, _ = evaluate(rules, FLEET, state, inp, now + S)
-    assert enc.dumps(state) == state.to_json() and enc.encoded == 1
-    assert EngineState.from_json(enc.dumps(state)) == state
+    state, _ = evaluate(BUNDLED, FLEET, state, inp, now + S)
+    out = io.StringIO()
+    write_state(state, out)
+    assert out.getvalue() == state.to_json()
+    assert json.loads(out.getvalue())["stations"].keys() == set(STATIONS)
+    assert EngineState.from_json(out.getvalue()) == state
 
 
 def test_other_rules_or_another_fleet_forget_the_schedules() -> None:
