@@ -1,6 +1,7 @@
 """The collector process: wires MQTT (persistent session, manual acknowledgement),
 the ingest pipeline, the store and the availability publisher."""
 
+import gc
 import logging
 import threading
 import time
@@ -353,6 +354,11 @@ class Collector:
 
 def run(settings: CollectorSettings, fleet: Fleet, stop: threading.Event) -> None:
     """Run a collector until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
+    # The registry lives as long as the process: keep the collector from walking it
+    # in every full collection. Young collections less often: ingest makes millions of
+    # short-lived objects (10 % faster alert evaluation, bench/README.md).
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     collector = Collector(settings, fleet, clock=clock_from_env())
     collector.start()
     log.info(

@@ -132,6 +132,11 @@ class Station(BaseModel):
     def opening_hours(self) -> OpeningHours:
         return OpeningHours.parse(self.hours)
 
+    @cached_property
+    def max_interval_s(self) -> float:
+        """The longest report interval of its devices (a quiet station is judged by it)."""
+        return max(d.report_interval_s for d in self.devices)
+
     @property
     def seats(self) -> int:
         return sum(d.capacity or 0 for d in self.devices)

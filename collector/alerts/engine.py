@@ -130,7 +130,8 @@ def _with(state: EngineState, changed: dict[str, StationState], watch: int) -> E
     if not fresh and state.watch_since_ms == watch:
         return state
     stations = station_map(state.stations).updated(fresh)
-    return replace(state, stations=stations, watch_since_ms=watch)
+    # The constructor, not `replace`: once per input, and `replace` costs 4 us.
+    return EngineState(stations, watch, state.version, state.basis)
 
 
 def _rebased(state: EngineState, rules: RuleSet, fleet: Fleet) -> EngineState:
@@ -172,7 +173,9 @@ def _telemetry(
         work.set_timer(rule.id, device, timer)
         if change is not None:
             work.apply(rule, device, change, obs)
-    if not (quick and quiet_reading(work, spec, t)):
+    if quick and quiet_reading(work, spec, t):
+        work.quiet = True
+    else:
         evaluate_station(work, only=device)
     return spec
 

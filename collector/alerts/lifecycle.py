@@ -10,7 +10,6 @@
 
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import cached_property
 
 from collector.alerts.model import AlertKey, Subject, Transition, TransitionKind, Value
 from collector.alerts.rules import Rule, RuleSet
@@ -102,6 +101,7 @@ class StationWork:
         self.watch_since = watch_since_ms
         self.out = out
         self.old = st
+        self.quiet = False  # a reading that provably changed nothing station-wide
         self._dirty = False
         # Keys of the timers and alerts this evaluation changed (for the schedule).
         self.touched: list[str] = []
@@ -113,9 +113,9 @@ class StationWork:
         self.down = st.down
         self.back_ms = st.back_ms
 
-    @cached_property
+    @property
     def max_interval_s(self) -> float:
-        return max(d.report_interval_s for d in self.station.devices)
+        return self.station.max_interval_s  # cached by the station, not per evaluation
 
     def freeze(self, plan: tuple[int, int, int] | None = None) -> StationState:
         """The new state, with its schedule `plan` (due, wake, floor; None: unknown)."""

@@ -47,7 +47,7 @@ def too_long(rule: TooLongRule, timer: Timer, reading: Telemetry, t: int) -> tup
     if rule.restart_field is not None:
         cur = _num(reading, rule.restart_field)
         prev = timer.window[-1][1] if timer.window else None
-        timer = replace(timer, window=((t, cur),))
+        timer = timer.with_window(((t, cur),))
         moved = prev is not None and (cur > prev if rule.restart_on == "rise" else cur < prev)
         if moved and timer.active:  # that episode ended; the next reading starts anew
             return timer, Obs(t, False, True, v, f"{rule.field} {v}: new {rule.restart_field}")
@@ -65,7 +65,7 @@ def rate(
 ) -> tuple[Timer, Obs]:
     v = _num(reading, rule.field)
     if not all(c.holds(reading) for c in rule.conditions):
-        return replace(timer, window=()), Obs(t, False, True, v, f"not {' and '.join(rule.when)}")
+        return timer.with_window(()), Obs(t, False, True, v, f"not {' and '.join(rule.when)}")
     window_ms = int(rule.window_s * 1000)
     samples = list(timer.window)
     if samples and t - samples[-1][0] > gap_ms:
@@ -73,7 +73,7 @@ def rate(
     if not samples or t - samples[-1][0] >= window_ms // WINDOW_SAMPLES:
         samples.append((t, v))
     samples = [(ts, x) for ts, x in samples if ts >= t - window_ms]
-    timer = replace(timer, window=tuple(samples))
+    timer = timer.with_window(tuple(samples))
     if samples[-1][0] - samples[0][0] < window_ms // 2:
         return timer, Obs(t, False, False, v, "not enough data for a rate")
     per_min = _slope(samples) * MS_PER_MIN * (1 if rule.direction == "rising" else -1)
@@ -100,7 +100,7 @@ def stuck(
 ) -> tuple[Timer, Obs]:
     v = _num(reading, rule.field)
     if not all(c.holds(reading) for c in rule.conditions):
-        return replace(timer, run=None), Obs(t, False, True, v, f"not {' and '.join(rule.when)}")
+        return timer.with_run(None), Obs(t, False, True, v, f"not {' and '.join(rule.when)}")
     run = timer.run
     if run is not None and t - (timer.last_ts or t) > gap_ms:
         run = None
@@ -111,7 +111,7 @@ def stuck(
     held_ms = t - run[0]
     trigger = held_ms >= rule.window_s * 1000
     detail = f"{rule.field} within {run[1]:g}..{run[2]:g} for {held_ms / MS_PER_MIN:.0f} min"
-    return replace(timer, run=run), Obs(t, trigger, not trigger, v, detail)
+    return timer.with_run(run), Obs(t, trigger, not trigger, v, detail)
 
 
 def _fault(rule: FaultEventRule, timer: Timer, t: int) -> Obs:

@@ -101,7 +101,11 @@ def plan_reading(work: StationWork, spec: DeviceSpec) -> Plan | None:
         # This device reported after another one's deadline: that one may be silent.
         s_wake, floor = _silence(work)
         wake = min(wake, s_wake)
-    return min(station_due(work), wake), wake, floor
+    # After a quiet reading (station up, nothing due) the station's own due time can
+    # only move later: keeping the old one is early, never late, and saves recomputing
+    # it for every reading (the next tick past it recomputes it in full).
+    due = old.due_ms if work.quiet and old.due_ms is not None else station_due(work)
+    return min(due, wake), wake, floor
 
 
 def quiet_reading(work: StationWork, spec: DeviceSpec, t: int) -> bool:

@@ -55,6 +55,18 @@ class Timer:
             self.codes, self.event_ts, self.telemetry_fault,
         )  # fmt: skip
 
+    def with_window(self, window: tuple[tuple[int, float], ...]) -> "Timer":
+        return Timer(
+            self.last_ts, self.pending_since, self.clear_since, self.active, self.rearm_ms,
+            window, self.run, self.codes, self.event_ts, self.telemetry_fault,
+        )  # fmt: skip
+
+    def with_run(self, run: tuple[int, float, float] | None) -> "Timer":
+        return Timer(
+            self.last_ts, self.pending_since, self.clear_since, self.active, self.rearm_ms,
+            self.window, run, self.codes, self.event_ts, self.telemetry_fault,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:
