@@ -207,13 +207,39 @@ class CpuWatch:
         elapsed = time.perf_counter() - self.t0
         busy = (self._busy() - self.busy0) / self.HZ / elapsed
         ours1 = self._ours()
-        ours = sum(v - self.ours0.get(pid, 0) for pid, v in ours1.items()) / self.HZ / elapsed
+        used = {pid: (v - self.ours0.get(pid, 0)) / self.HZ / elapsed for pid, v in ours1.items()}
+        ours = sum(used.values())
         other = max(0.0, busy - ours)
+        parts: dict[str, float] = {}
+        for pid, cores in used.items():
+            name = _role(pid)
+            parts[name] = parts.get(name, 0.0) + cores
+        split = ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
         return (
-            f"CPU during it: bench processes {ours:.2f} cores, other processes "
+            f"CPU during it: bench processes {ours:.2f} cores ({split}), other processes "
             f"{other:.2f} cores (of {os.cpu_count()})"
             + ("  << machine busy: not representative" if other > 0.25 else "")
         )
+
+
+def _role(pid: int) -> str:
+    """What a process of the bench is, from its command line."""
+    if pid == os.getpid():
+        return "bench (API, checks)"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "gone"
+    text = " ".join(argv)
+    if "collector_proc" in text:
+        return "collector"
+    if "loadgen.py" in text:
+        return "loadgen " + next((a for a in argv if a in LOADGEN_CMDS), "?")
+    return Path(argv[0]).name or "?"
+
+
+LOADGEN_CMDS = ("publish", "count", "paced", "watch")
 
 
 def clean_env() -> dict[str, str]:

@@ -164,7 +164,7 @@ class Collector:
         client = new_client(
             self.settings.mqtt_url, self.settings.session_client_id, persistent=True
         )
-        # This limits our *outgoing* QoS 1 publishes (availability, commands); incoming
+        # This limits our *outgoing* QoS 1 publishes (commands); incoming
         # unacknowledged messages are bounded by the broker's max_inflight_messages.
         # Keep it small: paho walks its whole in-flight table on every PUBACK.
         client.max_inflight_messages_set(100)
@@ -204,6 +204,7 @@ class Collector:
         if rc.is_failure:
             log.error("broker refused connection", extra={"reason": str(rc)})
             return
+        self.availability.reconnected()
         # The persistent session keeps subscriptions, but a broker that lost its state
         # would not: subscribing again is harmless.
         filters = subscriptions(self.owned)
