@@ -43,6 +43,7 @@ from collector.alerts import (
 )
 from collector.alerts.state import write_state
 from collector.metrics import Metrics
+from warmnet import memory
 from warmnet.clock import Clock
 from warmnet.registry import Fleet
 
@@ -77,7 +78,7 @@ class AlertEngineRunner:
         *,
         owned: Sequence[str] | None = None,
         sinks: Sequence[TransitionSink] = (),
-        queue_max: int = 5_000,  # with backpressure: decoupling, not a buffer (~1 KB each)
+        queue_max: int = 1_000,  # with backpressure: decoupling, not a buffer (~1 KB each)
     ) -> None:
         self.rules = rules
         self._fleet = fleet
@@ -127,6 +128,8 @@ class AlertEngineRunner:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._state_path)  # atomic: a crash leaves the old or the new
+        # Encoding the state made and freed megabytes: give the pages back.
+        memory.trim()
 
     # -- inputs ------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ class Pipeline:
         *,
         max_points: int = 5000,
         max_age_s: float = 0.2,
-        queue_max: int = 20000,
+        queue_max: int = 10000,
         observer: Observer | None = None,
     ) -> None:
         self._fleet = fleet

@@ -30,7 +30,7 @@ class CollectorSettings(CommonSettings):
     batch_max_points: int = Field(default=5000, ge=1, description="flush at this many points")
     batch_max_age_s: float = Field(default=0.2, gt=0, description="or when the oldest is this old")
     queue_max: int = Field(
-        default=20000,
+        default=10000,
         ge=100,
         description="messages between MQTT and writer; full: backpressure",
     )

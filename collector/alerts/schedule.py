@@ -30,7 +30,7 @@ from collector.alerts.rules import (
     Rule,
     SilenceRule,
 )
-from collector.alerts.state import Alert, StationState, Timer, slot
+from collector.alerts.state import IDLE, Alert, StationState, Timer, slot
 from warmnet.messages import GatewayState
 from warmnet.registry import DeviceSpec
 
@@ -119,8 +119,8 @@ def quiet_reading(work: StationWork, spec: DeviceSpec, t: int) -> bool:
         if rule.kind is not None and spec.kind is not rule.kind:
             continue
         key = slot(rule.id, spec.id)
-        timer = work.timers.get(key)
-        if timer is None or timer.active or timer.pending_since is not None:
+        timer = work.timers.get(key, IDLE)  # idle timers are not kept
+        if timer.active or timer.pending_since is not None:
             return False
         if timer.clear_since is not None:
             return False
@@ -155,9 +155,9 @@ def station_due(work: StationWork) -> int:
         return now
     due = NEVER if down else first_silent  # down only goes from False to True in time
     for rule, at in zip(gw_rules, silent_at, strict=True):
-        timer = work.timers.get(slot(rule.id, None))
-        if timer is None or timer.active or timer.clear_since is not None:
-            return now  # a new timer; renewed (or clearing) on every tick
+        timer = work.timers.get(slot(rule.id, None), IDLE)  # idle timers are not kept
+        if timer.active or timer.clear_since is not None:
+            return now  # renewed (or clearing) on every tick
         trigger_at = 0 if gw is not None and gw.state in rule.states else at
         if now >= trigger_at:
             if timer.rearm_ms is not None and now < timer.rearm_ms:
@@ -200,12 +200,13 @@ def _silent_device(
     """(wake, deadline) of one device's silence timer (as `topology._silence` sees it)."""
     now = work.now
     key = slot(rule.id, spec.id)
-    timer = work.timers.get(key)
+    timer = work.timers.get(key, IDLE)  # idle timers are not kept
     online = work.gateway.online_since_ms if work.gateway else None
-    rearm = timer.rearm_ms if timer is not None else None
-    base = _latest(work.last_seen.get(spec.id), work.watch_since, online, work.back_ms, rearm)
+    base = _latest(
+        work.last_seen.get(spec.id), work.watch_since, online, work.back_ms, timer.rearm_ms
+    )
     deadline = (base or now) + int(rule.intervals * spec.report_interval_s * 1000)
-    if timer is None or timer.active or timer.pending_since is not None:
+    if timer.active or timer.pending_since is not None:
         return now, deadline
     if timer.clear_since is not None:
         return now, deadline

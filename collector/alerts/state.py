@@ -68,6 +68,9 @@ class Timer:
         )  # fmt: skip
 
 
+IDLE = Timer()  # what a missing timer is: nothing seen, nothing pending
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One alert of a subject; kept after it resolves for the reopen window."""
