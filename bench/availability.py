@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(+ is_open) = {b_total:.1f} us"
     )
     print(
-        f"  after:  dicts (snapshot + summary_dict) {a_build:.1f} us + json.dumps "
+        f"  after:  dicts (snapshot + summary_dict) {a_build:.1f} us + orjson "
         f"{a_encode:.1f} us = {a_build + a_encode:.1f} us; visible() {a_visible:.1f} us"
     )
     print(f"  same bytes as before (200 stations): {same}")
