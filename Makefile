@@ -41,7 +41,7 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 # Ingest benchmark: raw MQTT ceiling vs the collector, API latency, collector memory,
-# two sharded collectors (starts its own mosquitto and influxd; ~3-4 min). bench/README.md
+# two sharded collectors (starts its own mosquitto and influxd; ~2 min). bench/README.md
 .PHONY: bench-ingest
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
