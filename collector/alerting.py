@@ -209,7 +209,9 @@ class AlertEngineRunner:
             held = self.state.alert(key)
             if held is None or held.id != alert_id:
                 return False
-            self.state = apply_manual(self.state, key, action, self._clock.now_ms())
+            self.state = apply_manual(
+                self.state, key, action, self._clock.now_ms(), rules=self.rules, fleet=self._fleet
+            )
             return True
 
     def apply(self, inp: Input) -> list[Transition]:

@@ -141,6 +141,13 @@ class Station(BaseModel):
     def seats(self) -> int:
         return sum(d.capacity or 0 for d in self.devices)
 
+    @cached_property
+    def _by_id(self) -> dict[str, DeviceSpec]:
+        return {d.id: d for d in self.devices}
+
+    def device(self, device_id: str) -> DeviceSpec | None:
+        return self._by_id.get(device_id)
+
     def devices_of(self, kind: DeviceKind) -> list[DeviceSpec]:
         return [d for d in self.devices if d.kind is kind]
 
@@ -183,7 +190,7 @@ class Fleet(BaseModel):
     @cached_property
     def _devices(self) -> dict[str, dict[str, DeviceSpec]]:
         # Per station, not keyed by (station, device) pairs: 50,000 tuples cost more.
-        return {s.id: {d.id: d for d in s.devices} for s in self.stations}
+        return {s.id: s._by_id for s in self.stations}
 
     def station(self, station_id: str) -> Station | None:
         return self._stations.get(station_id)

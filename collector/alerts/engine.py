@@ -40,6 +40,7 @@ from collector.alerts.state import (
     EngineState,
     GatewayMemo,
     StationState,
+    Timer,
     slot,
     station_map,
     unslot,
@@ -152,6 +153,7 @@ def _telemetry(
     device = inp.device
     t = min(reading.ts, work.now)
     work.seen(device, t)
+    work.read(device, t)
     gap_ms = int(GAP_INTERVALS * spec.report_interval_s * 1000)
     for rule, code, for_ms, clear_ms, gapped in work.rules.telemetry_steps[spec.kind]:
         timer = work.timer(rule.id, device)
@@ -282,7 +284,13 @@ def _ms(seconds: float) -> int:
 
 
 def apply_manual(
-    state: EngineState, key: AlertKey, action: ManualAction, now_ms: int
+    state: EngineState,
+    key: AlertKey,
+    action: ManualAction,
+    now_ms: int,
+    *,
+    rules: RuleSet | None = None,
+    fleet: Fleet | None = None,
 ) -> EngineState:
     """A crew resolved (or acknowledged) an alert in the store.
 
@@ -299,7 +307,17 @@ def apply_manual(
     resolved = replace(alert, active=False, resolved_ms=now_ms, suppressed=False)
     alerts = {**st.alerts, slot(key.rule, key.device): resolved}
     timers = dict(st.timers)
-    for k, timer in st.timers.items():
+    # Telemetry timers at rest are not kept (`StationWork.timer`), re-arming holds them
+    # too: a station-subject rule's other devices (a device-subject alert's own timer
+    # is held while it is active). Needs the rules and fleet to know which devices.
+    station = fleet.station(key.station) if fleet is not None else None
+    if key.device is None and rules is not None and station is not None:
+        for device_id, ts in st.reading_ts.items():
+            spec = station.device(device_id)
+            k = slot(key.rule, device_id)
+            if spec is not None and key.rule in rules.telemetry_ids[spec.kind] and k not in timers:
+                timers[k] = Timer(last_ts=ts)
+    for k, timer in list(timers.items()):
         rule_id, device = unslot(k)
         if rule_id == key.rule and (key.device is None or device == key.device):
             timers[k] = replace(

@@ -109,6 +109,7 @@ class StationWork:
         self.timers = dict(st.timers)
         self.alerts = dict(st.alerts)
         self.last_seen = dict(st.last_seen)
+        self.reading_ts = dict(st.reading_ts)
         self.gateway: GatewayMemo | None = st.gateway
         self.down = st.down
         self.back_ms = st.back_ms
@@ -124,12 +125,13 @@ class StationWork:
         if (
             not self._dirty
             and (self.gateway, self.down, self.back_ms) == (old.gateway, old.down, old.back_ms)
+            and self.reading_ts == old.reading_ts
             and (due, wake, floor) == (old.due_ms, old.wake_ms, old.floor_ms)
         ):
             return old
         return StationState(
             self.timers, self.alerts, self.last_seen, self.gateway, self.down, self.back_ms,
-            due, wake, floor,
+            self.reading_ts, due, wake, floor,
         )  # fmt: skip
 
     def set_alert(self, k: str, alert: Alert) -> None:
@@ -145,21 +147,45 @@ class StationWork:
             del self.alerts[alert_key]
         self._dirty = True
 
+    def read(self, device: str, t: int) -> None:
+        """A live reading of `device` at `t` that is not late: first, before its rule
+        timers move (they are at rest with this time when not kept)."""
+        if t > self.reading_ts.get(device, -1):
+            self.reading_ts[device] = t
+            self._dirty = True
+
     def seen(self, device: str, t: int) -> None:
         """Newest live data of `device` (never rolls back)."""
         if t > self.last_seen.get(device, -1):
             self.last_seen[device] = t
             self._dirty = True
 
+    def _rest_ts(self, rule: str, device: str | None) -> int | None:
+        """`last_ts` of a missing timer: the device's newest reading time for a rule
+        its readings move, else None."""
+        if device is None:
+            return None
+        ts = self.reading_ts.get(device)
+        if ts is None:
+            return None
+        spec = self.station.device(device)
+        if spec is None or rule not in self.rules.telemetry_ids[spec.kind]:
+            return None
+        return ts
+
     def timer(self, rule: str, device: str | None) -> Timer:
-        return self.timers.get(slot(rule, device)) or IDLE
+        held = self.timers.get(slot(rule, device))
+        if held is not None:
+            return held
+        ts = self._rest_ts(rule, device)
+        return IDLE if ts is None else Timer(last_ts=ts)
 
     def set_timer(self, rule: str, device: str | None, timer: Timer) -> None:
-        """An idle timer is not kept (a missing one is idle): most silence timers of a
-        city's 50,000 devices are, and each kept one costs about 200 bytes."""
+        """A timer at rest is not kept (a missing one is at rest, see `timer`): most
+        timers of a city's 50,000 devices are, and each kept one costs ~200 bytes."""
         k = slot(rule, device)
         held = self.timers.get(k)
-        if timer == IDLE:
+        if timer.at_rest() and timer.last_ts == self._rest_ts(rule, device):
             if held is None:
                 return
             del self.timers[k]

@@ -332,6 +332,12 @@ class RuleSet(BaseModel):
             )
         return out
 
+    @cached_property
+    def telemetry_ids(self) -> dict[DeviceKind, frozenset[str]]:
+        """Per kind, the ids of the rules its readings move (their timers at rest are
+        not kept: see `StationWork.timer`)."""
+        return {kind: frozenset(r.id for r in rules) for kind, rules in self._telemetry.items()}
+
     def for_telemetry(self, kind: DeviceKind) -> Sequence[DeviceRule | FaultEventRule]:
         """Enabled rules that look at readings of `kind`."""
         return self._telemetry[kind]

@@ -55,6 +55,21 @@ class Timer:
             self.codes, self.event_ts, self.telemetry_fault,
         )  # fmt: skip
 
+    def at_rest(self) -> bool:
+        """Nothing held but `last_ts`: a timer like this is not kept (`IDLE`, or for a
+        telemetry rule rebuilt from the device's newest reading time)."""
+        return (
+            self.pending_since is None
+            and self.clear_since is None
+            and not self.active
+            and self.rearm_ms is None
+            and not self.window
+            and self.run is None
+            and not self.codes
+            and self.event_ts is None
+            and self.telemetry_fault is None
+        )
+
     def with_window(self, window: tuple[tuple[int, float], ...]) -> "Timer":
         return Timer(
             self.last_ts, self.pending_since, self.clear_since, self.active, self.rearm_ms,
@@ -105,6 +120,9 @@ class StationState:
     gateway: GatewayMemo | None = None
     down: bool = False  # unreachable (gateway status, or every device silent)
     back_ms: int | None = None  # when it was last reachable again: silence counts from here
+    # device -> newest reading ts: the `last_ts` of its telemetry timers at rest, which
+    # are not kept (one number per device instead of a timer per rule and device).
+    reading_ts: Mapping[str, int] = field(default_factory=dict)
     # The schedule (schedule.py), derived from the fields above; None: not known.
     due_ms: Derived = field(default=None, compare=False, repr=False)  # a tick may change it
     wake_ms: Derived = field(default=None, compare=False, repr=False)  # ... timers, alerts
@@ -115,8 +133,9 @@ class StationState:
         if self.due_ms is None:
             return self
         return StationState(
-            self.timers, self.alerts, self.last_seen, self.gateway, self.down, self.back_ms
-        )
+            self.timers, self.alerts, self.last_seen, self.gateway, self.down, self.back_ms,
+            self.reading_ts,
+        )  # fmt: skip
 
 
 def slot(rule: str, device: str | None) -> str:

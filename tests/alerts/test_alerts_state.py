@@ -203,3 +203,57 @@ def test_acknowledging_or_resolving_nothing_changes_nothing() -> None:
     assert apply_manual(state, KEY, "acknowledge", T0 + MIN) is state
     assert apply_manual(state, AlertKey("hot", ST, "outlet-02"), "resolve", T0) is state
     assert apply_manual(state, AlertKey("hot", "nowhere", None), "resolve", T0) is state
+
+
+# --- timers at rest are not kept ------------------------------------------------------
+
+STATION_HOT = ruleset(
+    rule(
+        "any-hot", "threshold", kind="charging_outlet", subject="station", field="temp_c",
+        op=">=", value=60, for_s=30, clear_value=50,
+    ),
+)  # fmt: skip
+
+
+def test_timers_at_rest_are_not_kept_but_remember_the_newest_reading() -> None:
+    h = Harness(HOT)
+    h.send(tele("outlet-01", outlet(T0, 40)))
+    st = h.state.station(ST)
+    assert "hot/outlet-01" not in st.timers and "silent/outlet-01" not in st.timers
+    assert st.reading_ts["outlet-01"] == T0
+    assert EngineState.from_json(h.state.to_json()) == h.state
+
+    h.send(tele("outlet-01", outlet(T0 + 10 * S, 61)))  # pending: kept
+    assert h.state.station(ST).timers["hot/outlet-01"].pending_since == T0 + 10 * S
+    h.send(tele("outlet-01", outlet(T0 + 20 * S, 40)))  # at rest again: dropped
+    assert "hot/outlet-01" not in h.state.station(ST).timers
+
+
+def test_a_late_reading_is_ignored_by_timers_that_are_not_kept() -> None:
+    h = Harness(HOT)
+    h.send(tele("outlet-01", outlet(T0 + 60 * S, 40)))
+    # Older than the newest reading: late for every rule, kept timer or not.
+    for i in range(4):
+        h.send(tele("outlet-01", outlet(T0 + i * 10 * S, 70)), now=T0 + 61 * S + i)
+    assert h.kinds("hot") == []
+    assert "hot/outlet-01" not in h.state.station(ST).timers
+
+
+def test_resolving_a_station_alert_rearms_the_other_devices_at_rest() -> None:
+    h = Harness(STATION_HOT)
+    h.send(tele("outlet-02", outlet(T0, 40)))  # at rest: not kept
+    for i in range(4):
+        h.send(tele("outlet-01", outlet(T0 + i * 10 * S, 61)))
+    key = AlertKey("any-hot", ST, None)
+    assert h.kinds("any-hot") == ["fire"]
+
+    crew = T0 + 35 * S
+    h.state = apply_manual(h.state, key, "resolve", crew, rules=STATION_HOT, fleet=h.fleet)
+    # outlet-02's timer is re-armed too: its reading from before the visit, arriving
+    # now, starts nothing.
+    assert h.state.station(ST).timers["any-hot/outlet-02"].rearm_ms == crew
+    h.send(tele("outlet-02", outlet(T0 + 34 * S, 65)), now=crew + S)
+    assert h.state.station(ST).timers["any-hot/outlet-02"].pending_since is None
+    h.send(tele("outlet-02", outlet(crew + 10 * S, 65)))  # after the visit: counts
+    assert h.state.station(ST).timers["any-hot/outlet-02"].pending_since == crew + 10 * S
+    assert h.kinds("any-hot") == ["fire"]
