@@ -382,13 +382,17 @@ class Drain:
 def run_ceiling(b: Bench) -> tuple[Drain, dict[str, Drain]]:
     """The ceiling, and for reference what paho manages with the work no collector can
     skip (manual acknowledgement; decoding JSON): how far above those a collector in
-    one Python process can possibly get."""
-    print("[1/4] ceiling: bare paho subscriber (counts only), drain mode")
-    ceiling = paho_drain(b, "none")
-    reference = {}
-    for work in ("ack", "ack+json"):
-        reference[work] = paho_drain(b, work)
-    return ceiling, reference
+    one Python process can possibly get. Two rounds, interleaved, the faster of each
+    kept: a single 4 s drain varies by ~15 % here."""
+    print("[1/4] ceiling: bare paho subscriber (counts only), drain mode; 2 rounds")
+    best: dict[str, Drain] = {}
+    for _ in range(2):
+        for work in ("none", "ack", "ack+json"):
+            drain = paho_drain(b, work)
+            if work not in best or drain.rate > best[work].rate:
+                best[work] = drain
+    ceiling = best.pop("none")
+    return ceiling, best
 
 
 def paho_drain(b: Bench, work: str) -> Drain:
