@@ -154,9 +154,12 @@ def _telemetry(
     t = min(reading.ts, work.now)
     work.seen(device, t)
     work.read(device, t)
+    newest = work.reading_ts[device]  # what this device's timers at rest hold
+    at_rest = Timer(last_ts=newest)
     gap_ms = int(GAP_INTERVALS * spec.report_interval_s * 1000)
     for rule, code, for_ms, clear_ms, gapped in work.rules.telemetry_steps[spec.kind]:
-        timer = work.timer(rule.id, device)
+        key = slot(rule.id, device)
+        timer = work.timers.get(key) or at_rest
         if timer.last_ts is not None and t < timer.last_ts:
             continue  # late: never roll a timer back
         if code == THRESHOLD:
@@ -172,7 +175,7 @@ def _telemetry(
         timer, change = step(
             timer, obs, for_ms=for_ms, clear_for_ms=clear_ms, gap_ms=gap_ms if gapped else None
         )
-        work.set_timer(rule.id, device, timer)
+        work.set_reading_timer(key, timer, newest)
         if change is not None:
             work.apply(rule, device, change, obs)
     if quick and quiet_reading(work, spec, t):

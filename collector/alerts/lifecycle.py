@@ -147,6 +147,21 @@ class StationWork:
             del self.alerts[alert_key]
         self._dirty = True
 
+    def set_reading_timer(self, k: str, timer: Timer, newest: int) -> None:
+        """`set_timer` for a telemetry rule of the device whose newest reading is at
+        `newest` (the per-reading path: no lookups to find what rest is)."""
+        held = self.timers.get(k)
+        if timer.last_ts == newest and timer.at_rest():
+            if held is None:
+                return
+            del self.timers[k]
+        elif held is not timer and held != timer:
+            self.timers[k] = timer
+        else:
+            return
+        self.touched.append(k)
+        self._dirty = True
+
     def read(self, device: str, t: int) -> None:
         """A live reading of `device` at `t` that is not late: first, before its rule
         timers move (they are at rest with this time when not kept)."""
