@@ -90,6 +90,7 @@ class AlertEngineRunner:
         self._queue: queue.Queue[Input] = queue.Queue(maxsize=queue_max)
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards `state` for readers on other threads
+        self._save_lock = threading.Lock()
         self.state = self._load()
         self._thread: threading.Thread | None = None
         self._pre_tick: list[Callable[[], Sequence[Input]]] = []
@@ -114,6 +115,10 @@ class AlertEngineRunner:
             return EngineState().resume(now)
 
     def save(self) -> None:
+        with self._save_lock:  # the engine thread's and stop()'s saves share a file
+            self._save()
+
+    def _save(self) -> None:
         with self._lock:
             state = self.state
             cursors = json.dumps(self.cursors)
@@ -146,14 +151,17 @@ class AlertEngineRunner:
                 pass
             self._metrics.inc("alert_backpressure_waits")
             while True:
-                if self._stop.is_set():
-                    return False
+                if self._stop.is_set() or not self._running():
+                    return False  # nobody will take it: never stall ingest for alerts
                 try:
                     q.put(inp, timeout=OFFER_WAIT_S)
                     break
                 except queue.Full:
                     continue
         return True
+
+    def _running(self) -> bool:
+        return self._thread is None or self._thread.is_alive()  # not started: tests
 
     def add_pre_tick(self, source: Callable[[], Sequence[Input]]) -> None:
         """Something polled once per tick for more inputs (rider reports)."""
@@ -185,15 +193,15 @@ class AlertEngineRunner:
             except queue.Empty:
                 inp = None
             if inp is not None:
-                self.apply(inp)
+                self._apply_logged(inp)
             if time.monotonic() >= next_tick:
                 for source in self._pre_tick:
                     try:
                         for extra in source():
-                            self.apply(extra)
+                            self._apply_logged(extra)
                     except Exception:  # a broken source must not stop alerting
                         log.exception("alert input source failed")
-                self.apply(Tick(self._owned))
+                self._apply_logged(Tick(self._owned))
                 next_tick = time.monotonic() + TICK_S
             if time.monotonic() >= next_save:
                 try:
@@ -213,6 +221,15 @@ class AlertEngineRunner:
                 self.state, key, action, self._clock.now_ms(), rules=self.rules, fleet=self._fleet
             )
             return True
+
+    def _apply_logged(self, inp: Input) -> None:
+        """`apply` on the engine thread: an input the engine fails on is logged,
+        counted and skipped; it must not end alerting (nor, by backpressure, ingest)."""
+        try:
+            self.apply(inp)
+        except Exception:
+            self._metrics.inc("alert_errors")
+            log.exception("alert evaluation failed", extra={"input": type(inp).__name__})
 
     def apply(self, inp: Input) -> list[Transition]:
         """Evaluate one input now and hand the transitions to the sinks."""

@@ -102,6 +102,7 @@ class AvailabilityPublisher:
         self._held: set[str] = set()  # to reconsider next tick (broker gone, one in flight)
         self._outstanding: dict[str, Handle] = {}
         self._reconnected = False  # set from paho's thread; the next tick resends all
+        self._resend: set[str] = set()  # to publish again, whatever changed (reconnect)
 
     # -- the tick ------------------------------------------------------------------------
 
@@ -115,11 +116,10 @@ class AvailabilityPublisher:
         if not self._client.is_connected():
             self._held |= changed  # compute nothing until the broker is back
             return 0
-        resend: set[str] = set()
         if self._reconnected:
             self._reconnected = False
             self._outstanding.clear()  # written before the drop, or gone with it
-            resend = set(self._sent)
+            self._resend |= self._sent.keys()
         if self._held:
             changed |= self._held
             self._held = set()
@@ -127,9 +127,12 @@ class AvailabilityPublisher:
         self._prune()
         local = datetime.fromtimestamp(now_ms / 1000, tz=self._fleet.tz).time()
         published = 0
-        for station_id in resend:
-            published += self._consider(station_id, now_ms, mono_s, local, force=True)
-        for station_id in changed - resend:
+        for station_id in list(self._resend):
+            sent = self._consider(station_id, now_ms, mono_s, local, force=True)
+            if sent or station_id not in self._held:  # deferred ones stay forced
+                self._resend.discard(station_id)
+            published += sent
+        for station_id in changed - self._resend:
             published += self._consider(station_id, now_ms, mono_s, local, sweep=False)
         for station_id in self._sweep(mono_s):
             published += self._consider(station_id, now_ms, mono_s, local, sweep=True)
@@ -138,8 +141,10 @@ class AvailabilityPublisher:
     def flush(self, now_ms: int, mono_s: float) -> list[Any]:
         """At shutdown: publish every station with anything unpublished, visible or
         not; returns the publish handles to wait on."""
-        pending = self._live.take_dirty() | self._held | self._quiet
-        self._held = set()
+        if self._reconnected:
+            self._resend |= self._sent.keys()
+        pending = self._live.take_dirty() | self._held | self._quiet | self._resend
+        self._held, self._resend = set(), set()
         local = datetime.fromtimestamp(now_ms / 1000, tz=self._fleet.tz).time()
         infos = []
         for station_id in sorted(pending):

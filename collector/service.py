@@ -170,7 +170,7 @@ class Collector:
         client.max_inflight_messages_set(100)
         # No limit on paho's queue of outgoing messages (a refused command would need a
         # retry path); what we publish bounds itself: availability keeps at most one
-        # summary per station and 200 in all with paho, none while disconnected.
+        # summary per station and 2,000 in all with paho, none while disconnected.
         client.max_queued_messages_set(0)
         return client
 

@@ -292,8 +292,8 @@ def apply_manual(
     action: ManualAction,
     now_ms: int,
     *,
-    rules: RuleSet | None = None,
-    fleet: Fleet | None = None,
+    rules: RuleSet,
+    fleet: Fleet,
 ) -> EngineState:
     """A crew resolved (or acknowledged) an alert in the store.
 
@@ -312,9 +312,9 @@ def apply_manual(
     timers = dict(st.timers)
     # Telemetry timers at rest are not kept (`StationWork.timer`), re-arming holds them
     # too: a station-subject rule's other devices (a device-subject alert's own timer
-    # is held while it is active). Needs the rules and fleet to know which devices.
-    station = fleet.station(key.station) if fleet is not None else None
-    if key.device is None and rules is not None and station is not None:
+    # is held while it is active): which devices, the rules and the fleet say.
+    station = fleet.station(key.station)
+    if key.device is None and station is not None:
         for device_id, ts in st.reading_ts.items():
             spec = station.device(device_id)
             k = slot(key.rule, device_id)

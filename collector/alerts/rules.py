@@ -4,7 +4,7 @@ Each rule has a `type`; the types and their fields are below. Errors name the ru
 and the field at fault, so a bad edit fails at start-up with a readable message.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -338,14 +338,11 @@ class RuleSet(BaseModel):
         not kept: see `StationWork.timer`)."""
         return {kind: frozenset(r.id for r in rules) for kind, rules in self._telemetry.items()}
 
-    def for_telemetry(self, kind: DeviceKind) -> Sequence[DeviceRule | FaultEventRule]:
-        """Enabled rules that look at readings of `kind`."""
-        return self._telemetry[kind]
-
     @cached_property
     def telemetry_steps(self) -> dict[DeviceKind, tuple[TelemetryStep, ...]]:
-        """Per kind, `for_telemetry` with what each reading needs precomputed: (rule,
-        type code (THRESHOLD...FAULT), for-duration ms, clear-duration ms, gapped)."""
+        """Per kind, the enabled rules that look at its readings, with what each reading
+        needs precomputed: (rule, type code (THRESHOLD...FAULT), for-duration ms,
+        clear-duration ms, gapped)."""
         out: dict[DeviceKind, tuple[TelemetryStep, ...]] = {}
         for kind, rules in self._telemetry.items():
             steps: list[TelemetryStep] = []

@@ -173,8 +173,8 @@ class Pair:
         self.log += a
 
     def manual(self, key: AlertKey, now: int) -> None:
-        self.fast = apply_manual(self.fast, key, "resolve", now)
-        self.full = apply_manual(self.full, key, "resolve", now)
+        self.fast = apply_manual(self.fast, key, "resolve", now, rules=self.rules, fleet=FLEET)
+        self.full = apply_manual(self.full, key, "resolve", now, rules=self.rules, fleet=FLEET)
 
     def restart(self, now: int) -> None:
         self.fast = EngineState.from_json(self.fast.to_json()).resume(now)

@@ -22,6 +22,7 @@ from alerts_support import (
 from collector.alerts import (
     AlertKey,
     EngineState,
+    ManualAction,
     StateError,
     TransitionKind,
     apply_manual,
@@ -170,7 +171,7 @@ def test_a_crew_resolve_rearms_the_rule_and_a_persisting_condition_reopens() -> 
     assert h.state.alert(KEY) is not None
 
     crew = T0 + 35 * S
-    h.state = apply_manual(h.state, KEY, "resolve", crew)
+    h.state = apply_manual(h.state, KEY, "resolve", crew, rules=HOT, fleet=h.fleet)
     alert = h.state.alert(KEY)
     assert alert is not None and not alert.active and alert.resolved_ms == crew
     assert h.active() == []
@@ -186,7 +187,7 @@ def test_a_crew_resolve_of_a_fault_forgets_its_codes() -> None:
     h = Harness(HOT)
     h.send(event("outlet-01", T0, EventType.FAULT_RAISED, "E7"))
     key = AlertKey("fault", ST, "outlet-01")
-    h.state = apply_manual(h.state, key, "resolve", T0 + MIN)
+    h.state = apply_manual(h.state, key, "resolve", T0 + MIN, rules=HOT, fleet=h.fleet)
 
     h.send(event("outlet-01", T0 + 2 * MIN, EventType.SESSION_STARTED))
     h.tick(T0 + 3 * MIN, stations=frozenset({ST}))
@@ -200,9 +201,13 @@ def test_acknowledging_or_resolving_nothing_changes_nothing() -> None:
     for i in range(4):
         h.send(tele("outlet-01", outlet(T0 + i * 10 * S, 61)))
     state = h.state
-    assert apply_manual(state, KEY, "acknowledge", T0 + MIN) is state
-    assert apply_manual(state, AlertKey("hot", ST, "outlet-02"), "resolve", T0) is state
-    assert apply_manual(state, AlertKey("hot", "nowhere", None), "resolve", T0) is state
+
+    def manual(key: AlertKey, action: ManualAction, at: int) -> EngineState:
+        return apply_manual(state, key, action, at, rules=HOT, fleet=h.fleet)
+
+    assert manual(KEY, "acknowledge", T0 + MIN) is state
+    assert manual(AlertKey("hot", ST, "outlet-02"), "resolve", T0) is state
+    assert manual(AlertKey("hot", "nowhere", None), "resolve", T0) is state
 
 
 # --- timers at rest are not kept ------------------------------------------------------

@@ -55,7 +55,8 @@ def test_report_alert_crew_resolve_and_reopen(store: AlertStore, clock: FakeCloc
         kinds: list[str] = []
         now = clock.now_ms()
         for m in store.pending_manual(manual_cursor):
-            state = apply_manual(state, AlertKey(m.rule, m.station, m.device), m.action, m.at_ms)
+            key = AlertKey(m.rule, m.station, m.device)
+            state = apply_manual(state, key, m.action, m.at_ms, rules=rules, fleet=fleet)
             manual_cursor = m.seq
         for r in store.take_reports(report_cursor):
             inp = RiderReportInput(r.station, r.category, r.at_ms, r.device, str(r.id), r.text)

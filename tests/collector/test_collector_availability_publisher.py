@@ -380,6 +380,19 @@ def test_after_a_reconnect_every_published_station_is_published_again(rig: Rig) 
     assert rig.tick() == []  # once, not on every tick
 
 
+def test_resends_held_back_by_the_cap_go_out_on_the_next_ticks() -> None:
+    rig = make_rig(synthetic_fleet(100), max_outstanding=10)
+    for i in range(25):
+        rig.outlet(f"s{i:05d}", "idle")
+    while rig.tick():
+        pass  # all 25 published, 10 at a time
+    rig.publisher.reconnected()
+    again: set[str] = set()
+    for _ in range(3):
+        again |= {s.station for s in rig.tick()}
+    assert again == {f"s{i:05d}" for i in range(25)}
+
+
 def test_flush_publishes_what_waits_for_the_refresh(rig: Rig) -> None:
     rig.outlet("s00011", "idle")
     rig.tick()
