@@ -6,11 +6,23 @@ puts this directory on ``sys.path`` and test modules can ``from services import 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from services import InfluxServer, MosquittoServer
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs a CLI command gets `setup_logging`'s handler on that test's
+    captured stderr, closed after it: later tests' log lines would fail on it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
