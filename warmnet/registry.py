@@ -187,18 +187,13 @@ class Fleet(BaseModel):
     def _stations(self) -> dict[str, Station]:
         return {s.id: s for s in self.stations}
 
-    @cached_property
-    def _devices(self) -> dict[str, dict[str, DeviceSpec]]:
-        # Per station, not keyed by (station, device) pairs: 50,000 tuples cost more.
-        return {s.id: s._by_id for s in self.stations}
-
     def station(self, station_id: str) -> Station | None:
         return self._stations.get(station_id)
 
     def device(self, station_id: str, device_id: str) -> DeviceSpec | None:
         """The registered device, or None if the station or device is unknown."""
-        devices = self._devices.get(station_id)
-        return None if devices is None else devices.get(device_id)
+        station = self._stations.get(station_id)
+        return None if station is None else station.device(device_id)
 
     @property
     def device_count(self) -> int:

@@ -148,10 +148,15 @@ class StationWork:
         self._dirty = True
 
     def set_reading_timer(self, k: str, timer: Timer, newest: int) -> None:
-        """`set_timer` for a telemetry rule of the device whose newest reading is at
-        `newest` (the per-reading path: no lookups to find what rest is)."""
+        """`set_timer` for a telemetry rule of a device whose newest reading is at
+        `newest` (the per-reading path: what rest is, the caller already knows)."""
+        self._put(k, timer, newest)
+
+    def _put(self, k: str, timer: Timer, rest_ts: int | None) -> None:
+        """Keep `timer` under `k`, or drop it when it is at rest (`last_ts == rest_ts`,
+        nothing else held): a missing timer reads back as exactly that."""
         held = self.timers.get(k)
-        if timer.last_ts == newest and timer.at_rest():
+        if timer.last_ts == rest_ts and timer.at_rest():
             if held is None:
                 return
             del self.timers[k]
@@ -198,18 +203,7 @@ class StationWork:
     def set_timer(self, rule: str, device: str | None, timer: Timer) -> None:
         """A timer at rest is not kept (a missing one is at rest, see `timer`): most
         timers of a city's 50,000 devices are, and each kept one costs ~200 bytes."""
-        k = slot(rule, device)
-        held = self.timers.get(k)
-        if timer.at_rest() and timer.last_ts == self._rest_ts(rule, device):
-            if held is None:
-                return
-            del self.timers[k]
-        elif held != timer:
-            self.timers[k] = timer
-        else:
-            return
-        self.touched.append(k)
-        self._dirty = True
+        self._put(slot(rule, device), timer, self._rest_ts(rule, device))
 
     def key(self, rule: Rule, device: str | None) -> AlertKey:
         return AlertKey(
