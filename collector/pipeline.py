@@ -1,6 +1,9 @@
-"""The ingest pipeline: one thread takes messages in arrival order, classifies them,
-batches points by size and age, stores each batch durably, and only then
-acknowledges the batch's messages to the broker (in arrival order, as MQTT requires).
+"""The ingest pipeline: one thread takes messages in arrival order, classifies them and
+batches points by size and age; a writer thread stores each batch durably and only
+then acknowledges the batch's messages to the broker (batches in order, so messages in
+arrival order, as MQTT requires). While the writer stores one batch the classifier
+fills the next, and then waits: two batches in memory at most, a slow store holds the
+classifier back, and the broker holds what comes next.
 
 Durably stored means: written to the time-series store, or — while the store is
 down — appended (fsync'd) to the on-disk spill queue, which a second thread replays
@@ -12,7 +15,8 @@ or, if it is invalid, once it is in the dead-letter store. Until then the broker
 it in our persistent session and redelivers it after a crash.
 
 Live state (what riders see) is updated as soon as a message is classified valid, not
-after the store write: riders do not wait for the batch. The observer (the alert
+after the store write: riders wait neither for their batch nor for the write of the
+one before it. The observer (the alert
 engine) is told only after the batch is stored.
 """
 
@@ -20,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -61,7 +66,6 @@ class Batch:
     dead: list[DeadLetter] = field(default_factory=list)
     acks: list[tuple[int, int]] = field(default_factory=list)
     started: float = 0.0
-    oldest_ms: int = 0
 
     def __len__(self) -> int:
         return len(self.acks)
@@ -95,6 +99,11 @@ class Pipeline:
         self._max_points = max_points
         self._max_age_s = max_age_s
         self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=queue_max)
+        # The batch handed to the writer thread (None: no more); `_writer_free` is held
+        # from the handoff until the writer has acknowledged it.
+        self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        self._writer_free = threading.Semaphore(1)
+        self._writer: threading.Thread | None = None
         self._closing = threading.Event()  # take no more messages; finish what we hold
         self._stop = threading.Event()  # give up waiting on the store (shutdown)
         self._store_ok = threading.Event()  # the last write succeeded
@@ -103,7 +112,9 @@ class Pipeline:
         if spill.batches:
             self._store_ok.clear()  # a backlog from the last run: replay it first
             self._spilled.set()
-        self._oldest_unacked_ms: int | None = None
+        # Receive time of the first message of every batch not yet acknowledged, oldest
+        # first (appended by the classifier, popped by the writer).
+        self._unacked: deque[int] = deque()
 
     # -- called from other threads ---------------------------------------------------
 
@@ -140,14 +151,29 @@ class Pipeline:
     @property
     def oldest_unacked_ms(self) -> int | None:
         """Receive time of the oldest message not yet acknowledged, epoch ms."""
-        if self._oldest_unacked_ms is not None:
-            return self._oldest_unacked_ms
+        try:
+            return self._unacked[0]
+        except IndexError:
+            pass
         with self._queue.mutex:
             return self._queue.queue[0].received_at_ms if self._queue.queue else None
 
-    # -- the writer thread -----------------------------------------------------------
+    # -- the classifier thread, and the writer it starts ----------------------------
 
     def run(self) -> None:
+        """Classify and batch in this thread, store and acknowledge in a writer thread;
+        return once everything taken is stored and acknowledged (after `close`), or
+        early after `abort` (what is not acknowledged comes back from the broker)."""
+        writer = threading.Thread(target=self._write_batches, name="collector-writer", daemon=True)
+        self._writer = writer
+        writer.start()
+        try:
+            self._classify()
+        finally:
+            self._handoff(None)
+            writer.join()
+
+    def _classify(self) -> None:
         batch = Batch()
         while True:
             timeout = self._max_age_s
@@ -157,21 +183,45 @@ class Pipeline:
                 msg = self._queue.get(timeout=timeout)
             except queue.Empty:
                 if batch:
-                    batch = self._flush(batch)
+                    batch = self._handoff(batch)
                 elif self._closing.is_set():
                     return
                 continue
             if not batch:
                 batch.started = time.monotonic()
-                batch.oldest_ms = msg.received_at_ms
-                self._oldest_unacked_ms = msg.received_at_ms
+                self._unacked.append(msg.received_at_ms)
             self._take(batch, msg)
             if len(batch.accepted) >= self._max_points or (
                 time.monotonic() - batch.started >= self._max_age_s
             ):
-                batch = self._flush(batch)
+                batch = self._handoff(batch)
             if self._stop.is_set():
                 return
+
+    def _handoff(self, batch: Batch | None) -> Batch:
+        """Give a finished batch (None: the end) to the writer, waiting while it is
+        busy with the one before; returns a fresh batch. Gives up after `abort`."""
+        while not self._writer_free.acquire(timeout=0.5):
+            if self._stop.is_set():
+                return Batch()  # not acknowledged: the broker redelivers it
+            if self._writer is not None and not self._writer.is_alive():
+                raise RuntimeError("the pipeline's writer thread has died")
+        self._batches.put(batch)  # never full: the writer took the one before
+        return Batch()
+
+    def _write_batches(self) -> None:
+        while True:
+            try:
+                batch = self._batches.get(timeout=0.5)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if batch is None:
+                return
+            self._flush(batch)
+            self._unacked.popleft()
+            self._writer_free.release()
 
     def _take(self, batch: Batch, msg: Inbound) -> None:
         outcome = classify(msg.topic, msg.payload, self._fleet)
@@ -202,22 +252,20 @@ class Pipeline:
         )
         dead.append(DeadLetter(at_ms, topic, why.reason, why.detail, raw))
 
-    def _flush(self, batch: Batch) -> Batch:
-        """Store or spill the batch, then acknowledge it. Returns a fresh batch."""
+    def _flush(self, batch: Batch) -> None:
+        """Store or spill the batch, then acknowledge it (the writer thread)."""
         stored = self._persist(batch)
         if stored is None:
-            return Batch()  # shutting down with nowhere to put it: the broker redelivers
+            return  # shutting down with nowhere to put it: the broker redelivers
         self._dead.add(batch.dead)
         if self._observer is not None and (stored or batch.gateway):
             self._observer(stored, batch.gateway)
         for mid, qos in batch.acks:
             if qos > 0:
                 self._ack(mid, qos)
-        self._oldest_unacked_ms = None
         self._metrics.update(
             {"stored": len(stored), "batches": 1}, observe={"batch_points": len(stored)}
         )
-        return Batch()
 
     def _persist(self, batch: Batch) -> list[tuple[Stored, Inbound]] | None:
         if not batch.accepted:

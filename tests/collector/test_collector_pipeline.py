@@ -189,18 +189,21 @@ def test_close_stores_what_is_held_and_takes_nothing_new(harness: Harness) -> No
     assert len(harness.store.points) == 7
 
 
+class SlowStore(ControlledStore):
+    """Holds every write until the test lets it through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.writing = threading.Event()
+
+    def write(self, points: Sequence[Point]) -> None:
+        self.writing.set()
+        assert self.release.wait(10)
+        super().write(points)
+
+
 def test_live_state_takes_a_reading_before_its_batch_is_stored(tmp_path: Path) -> None:
-    class SlowStore(ControlledStore):
-        """Holds every write until the test lets it through."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.release = threading.Event()
-
-        def write(self, points: Sequence[Point]) -> None:
-            assert self.release.wait(10)
-            super().write(points)
-
     store, acks, live = SlowStore(), [], LiveState()
     dead = DeadLetterStore(tmp_path / "dead.sqlite")
     pipeline = Pipeline(
@@ -233,4 +236,38 @@ def test_live_state_takes_a_reading_before_its_batch_is_stored(tmp_path: Path) -
         store.release.set()
         pipeline.abort()
         writer.join(5)
+        dead.close()
+
+
+def test_live_state_does_not_wait_for_the_write_of_an_earlier_batch(tmp_path: Path) -> None:
+    store, acks, live = SlowStore(), [], LiveState()
+    dead = DeadLetterStore(tmp_path / "dead.sqlite")
+    pipeline = Pipeline(
+        FLEET,
+        store,
+        MemorySpill(1 << 20),
+        dead,
+        live,
+        Metrics(),
+        lambda m, q: acks.append(m),
+        max_points=10,
+        max_age_s=0.02,
+    )
+    h = Harness(pipeline, store, MemorySpill(1), acks, Metrics(), live, dead)
+    runner = threading.Thread(target=pipeline.run, daemon=True)
+    runner.start()
+    try:
+        first = h.send(2)
+        assert store.writing.wait(5)  # the first batch's write hangs (a slow InfluxDB)
+        second = h.send(1, first_ts=TS + 60_000)
+        # Riders see the newer reading while the earlier batch is still being written.
+        wait_for(lambda: live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 60_000)
+        assert acks == []
+        store.release.set()
+        wait_for(lambda: acks == [*first, *second], timeout=5)
+        assert len(store.points) == 3
+    finally:
+        store.release.set()
+        pipeline.abort()
+        runner.join(5)
         dead.close()
