@@ -13,6 +13,7 @@ from api.app import create_app
 from api.live import LiveAvailability, MqttAvailabilityFeed
 from api.settings import ApiSettings
 from api.telemetry import telemetry_from_settings
+from warmnet import memory
 from warmnet.alertstore import AlertStore
 from warmnet.clock import clock_from_env
 from warmnet.registry import load_fleet
@@ -106,6 +107,7 @@ def serve(settings: ApiSettings, stop_event: threading.Event | None = None) -> N
             timeout_graceful_shutdown=5,
         )
         server = _Server(config, stop)
+        memory.settle()  # the registry and the app live as long as the process
         watcher = threading.Thread(
             target=_stop_when_set, args=(stop, server), name="api-stop", daemon=True
         )

@@ -17,6 +17,10 @@ restart).
 
 Saving streams the state to disk station by station (`collector.alerts.state.write_state`:
 never one string of tens of megabytes); the engine ticks only stations that are due.
+
+Alerting is bulk work: with a `Precedence`, the engine thread gives way to urgent work
+(the availability tick riders wait for) between inputs and between the stations of a
+save (`collector.precedence`).
 """
 
 import json
@@ -43,6 +47,7 @@ from collector.alerts import (
 )
 from collector.alerts.state import write_state
 from collector.metrics import Metrics
+from collector.precedence import Precedence
 from warmnet import memory
 from warmnet.clock import Clock
 from warmnet.registry import Fleet
@@ -79,6 +84,7 @@ class AlertEngineRunner:
         owned: Sequence[str] | None = None,
         sinks: Sequence[TransitionSink] = (),
         queue_max: int = 1_000,  # with backpressure: decoupling, not a buffer (~1 KB each)
+        precedence: Precedence | None = None,
     ) -> None:
         self.rules = rules
         self._fleet = fleet
@@ -94,6 +100,7 @@ class AlertEngineRunner:
         self.state = self._load()
         self._thread: threading.Thread | None = None
         self._pre_tick: list[Callable[[], Sequence[Input]]] = []
+        self._checkpoint = precedence.checkpoint if precedence is not None else None
         # Positions in outside feeds (crew actions, rider reports), saved with the state.
         self.cursors: dict[str, int] = dict(self._loaded_cursors)
 
@@ -128,7 +135,7 @@ class AlertEngineRunner:
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(f'{{"cursors": {cursors}, "engine": ')
-            write_state(state, f)
+            write_state(state, f, between=self._checkpoint)
             f.write("}")
             f.flush()
             os.fsync(f.fileno())
@@ -193,6 +200,8 @@ class AlertEngineRunner:
             except queue.Empty:
                 inp = None
             if inp is not None:
+                if self._checkpoint is not None:
+                    self._checkpoint()
                 self._apply_logged(inp)
             if time.monotonic() >= next_tick:
                 for source in self._pre_tick:

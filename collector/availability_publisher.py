@@ -7,7 +7,7 @@ in-flight window and a PUBACK (bench-ingest: p50 3 s at 2,000 readings/s with Qo
 0.27 s with QoS 0). Summaries paho held when the connection dropped are lost: after
 every reconnect each station published before is published again.
 
-Every tick (`availability_interval_s`, 0.1 s by default) the stations live state marks
+Every tick (`availability_interval_s`, 0.05 s by default) the stations live state marks
 as changed are summarised (`availability.summary_dict`, plain dicts, ~10 us a station)
 and compared with what was last published for them:
 - a change a rider sees (a device status and so the counts, hot water, free seats,

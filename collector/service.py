@@ -1,7 +1,6 @@
 """The collector process: wires MQTT (persistent session, manual acknowledgement),
 the ingest pipeline, the store and the availability publisher."""
 
-import gc
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from collector.metrics_http import MetricsServer, serve_metrics
 from collector.notify import Notifier, load_targets
 from collector.pipeline import Inbound, Pipeline, Stored
 from collector.points import Point
+from collector.precedence import Precedence
 from collector.selfmetrics import SelfMetrics
 from collector.settings import CollectorSettings
 from collector.sharding import owned_stations, subscriptions
@@ -33,6 +33,7 @@ from collector.spill import SqliteSpill
 from collector.stores.base import StoreUnavailableError, TimeSeriesStore
 from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
+from warmnet import memory
 from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock, SystemClock, clock_from_env
 from warmnet.kinds import DeviceKind
@@ -95,6 +96,7 @@ class Collector:
         self._client.on_subscribe = self._on_subscribe
         self.subscribed = threading.Event()
         self._pending_subacks = 0
+        self.precedence = Precedence()  # the availability tick ahead of the alert engine
         self.pipeline = Pipeline(
             fleet,
             self.store,
@@ -128,6 +130,7 @@ class Collector:
                 self.metrics,
                 Path(settings.data_dir) / "alert_state.json",
                 owned=self.owned,
+                precedence=self.precedence,
                 sinks=[
                     AlertStoreSink(self.alert_store, rules, fleet, self.notifier),
                     AlertSeriesSink(fleet, self.pipeline.write_points),
@@ -322,12 +325,21 @@ class Collector:
     # -- availability --------------------------------------------------------------------
 
     def _publish_availability_loop(self) -> None:
+        # Ticks at a fixed rate, ahead of the alert engine: riders wait for what a tick
+        # publishes. But never more than half of the time: under a backlog (a replay,
+        # a drain) ticks grow long, and then a longer gap lets each summary cover more
+        # of the station's readings, and the engine keep up.
         interval = self.settings.availability_interval_s
-        while not self._stop.wait(interval):
+        next_tick = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
+            started = time.monotonic()
             try:
-                self.availability.tick(self.clock.now_ms(), time.monotonic())
+                with self.precedence.urgent():
+                    self.availability.tick(self.clock.now_ms(), started)
             except Exception:  # a bug here must not end availability for good
                 log.exception("availability tick failed")
+            ended = time.monotonic()
+            next_tick = max(next_tick + interval, ended + (ended - started))
 
     def _maintenance(self, now_ms: int) -> dict[str, frozenset[str | None]]:
         """Subjects silenced for planned maintenance, per station (read every 5 s)."""
@@ -355,11 +367,7 @@ class Collector:
 
 def run(settings: CollectorSettings, fleet: Fleet, stop: threading.Event) -> None:
     """Run a collector until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
-    # The registry lives as long as the process: keep the collector from walking it
-    # in every full collection. Young collections less often: ingest makes millions of
-    # short-lived objects (10 % faster alert evaluation, bench/README.md).
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    memory.settle()  # the registry lives as long as the process
     collector = Collector(settings, fleet, clock=clock_from_env())
     collector.start()
     log.info(

@@ -67,7 +67,7 @@ class CollectorSettings(CommonSettings):
         default=None, description="alert rules YAML; default: the bundled collector/rules.yaml"
     )
     availability_interval_s: float = Field(
-        default=0.1,
+        default=0.05,
         gt=0,
         description="how often stations whose availability changed as riders see it are "
         "published (the delay a visible change may wait)",

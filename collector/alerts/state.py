@@ -14,7 +14,7 @@ Each `StationState` also carries its schedule (`due_ms`, `wake_ms`, `floor_ms`, 
 
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TextIO
 
@@ -253,13 +253,16 @@ class EngineState:
         return replace(state, stations=StationMap(state.stations))
 
 
-def write_state(state: EngineState, out: TextIO) -> None:
+def write_state(state: EngineState, out: TextIO, between: Callable[[], None] | None = None) -> None:
     """Write `state.to_json()` to `out` one station at a time: a city's state is tens
     of megabytes of JSON, and building it as one string doubles the collector's peak
-    memory every few seconds."""
+    memory every few seconds. `between` is called before each station (to give way
+    to urgent work: `collector.precedence`)."""
     watch = "null" if state.watch_since_ms is None else str(int(state.watch_since_ms))
     out.write('{"stations":{')
     for i, sid in enumerate(sorted(state.stations)):
+        if between is not None:
+            between()
         body = _STATION.dump_json(state.stations[sid], exclude_defaults=True).decode()
         out.write(f"{',' if i else ''}{json.dumps(sid)}:{body}")
     out.write(f'}},"watch_since_ms":{watch},"version":{int(state.version)}}}')
