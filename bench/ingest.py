@@ -35,23 +35,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
 import loadgen  # bench/ is sys.path[0] when this file runs as a script
-import uvicorn
 
-from api.app import create_app
-from api.live import LiveAvailability, MqttAvailabilityFeed
-from api.settings import ApiSettings
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from warmnet.broker import AUTOSAVE_INTERVAL_S
 from warmnet.kinds import DeviceKind
 from warmnet.logs import setup_logging
-from warmnet.messages import StationAvailability, parse_telemetry
+from warmnet.messages import parse_telemetry
 from warmnet.mqtt import connect, new_client
 from warmnet.registry import Fleet, fleet_json, synthetic_fleet
 from warmnet.settings import MqttUrl
@@ -170,14 +167,15 @@ class CpuWatch:
 
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
-        self.busy0 = self._busy()
+        self.busy0, self.steal0 = self._busy()
         self.ours0 = self._ours()
 
     @staticmethod
-    def _busy() -> int:
+    def _busy() -> tuple[int, int]:
+        """Ticks the machine's CPUs were busy, and ticks the hypervisor took (steal)."""
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-        return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+        return v[0] + v[1] + v[2] + v[5] + v[6], (v[7] if len(v) > 7 else 0)
 
     @staticmethod
     def _ours() -> dict[int, int]:
@@ -205,7 +203,9 @@ class CpuWatch:
 
     def report(self) -> str:
         elapsed = time.perf_counter() - self.t0
-        busy = (self._busy() - self.busy0) / self.HZ / elapsed
+        busy1, steal1 = self._busy()
+        busy = (busy1 - self.busy0) / self.HZ / elapsed
+        steal = (steal1 - self.steal0) / self.HZ / elapsed
         ours1 = self._ours()
         used = {pid: (v - self.ours0.get(pid, 0)) / self.HZ / elapsed for pid, v in ours1.items()}
         ours = sum(used.values())
@@ -217,15 +217,15 @@ class CpuWatch:
         split = ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
         return (
             f"CPU during it: bench processes {ours:.2f} cores ({split}), other processes "
-            f"{other:.2f} cores (of {os.cpu_count()})"
-            + ("  << machine busy: not representative" if other > 0.25 else "")
+            f"{other:.2f} cores, stolen by the hypervisor {steal:.2f} (of {os.cpu_count()})"
+            + ("  << machine busy: not representative" if other + steal > 0.25 else "")
         )
 
 
 def _role(pid: int) -> str:
     """What a process of the bench is, from its command line."""
     if pid == os.getpid():
-        return "bench (API, checks)"
+        return "bench (checks)"
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().decode(errors="replace").split("\0")
@@ -234,6 +234,8 @@ def _role(pid: int) -> str:
     text = " ".join(argv)
     if "collector_proc" in text:
         return "collector"
+    if "api_proc" in text:
+        return "api"
     if "loadgen.py" in text:
         return "loadgen " + next((a for a in argv if a in LOADGEN_CMDS), "?")
     return Path(argv[0]).name or "?"
@@ -363,6 +365,24 @@ class Bench:
         child = self.child(name, [PY, str(BENCH / "collector_proc.py")], e)
         child.metrics_port = port
         return child
+
+    def api_proc(self, name: str, keys: Path, port: int) -> Child:
+        """`warmnet api` as its own process (as in production), noting when each
+        sampled reading becomes visible in its live store (bench/api_proc.py)."""
+        data_dir = self.tmp / f"data-{name}"
+        data_dir.mkdir(exist_ok=True)
+        e = clean_env() | {
+            "WARMNET_MQTT_URL": self.broker.url,
+            "WARMNET_INFLUX_URL": self.influx.url,
+            "WARMNET_REGISTRY": str(self.registry),
+            "WARMNET_API_PORT": str(port),
+            "WARMNET_API_CLIENT_ID": f"bench-{name}",
+            "WARMNET_DATA_DIR": str(data_dir),
+            "WARMNET_ALERT_DB": str(data_dir / "alerts.sqlite"),
+            "WARMNET_LOG_LEVEL": "WARNING",
+        }
+        argv = [PY, str(BENCH / "api_proc.py"), "--keys", str(keys), "--port", str(port)]
+        return self.child(name, argv, e)
 
 
 # --------------------------------------------------------------------------- phases
@@ -615,32 +635,6 @@ def stop_profiler(proc: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- latency
 
 
-class RecordingLive(LiveAvailability):
-    """The API's live store, noting when each sampled message became visible: the
-    first summary it keeps in which the device's `observed_at` equals the message ts.
-    From that moment `GET /stations/{id}` returns it."""
-
-    def __init__(self, expected: dict[tuple[str, str], int]) -> None:
-        super().__init__()
-        self.expected = expected
-        self.seen: dict[tuple[str, str], float] = {}
-        self.complete = threading.Event()
-        self.recording = True  # off once the measurement window has closed
-
-    def update(self, summary: StationAvailability) -> bool:
-        kept = super().update(summary)
-        if kept and self.recording:
-            now = time.perf_counter()
-            for d in summary.devices:
-                key = (summary.station, d.device)
-                ts = self.expected.get(key)
-                if ts is not None and d.observed_at == ts and key not in self.seen:
-                    self.seen[key] = now
-            if len(self.seen) == len(self.expected):
-                self.complete.set()
-        return kept
-
-
 def poll_http(
     base_url: str,
     schedule: list[tuple[float, str, str, int]],
@@ -684,31 +678,6 @@ def poll_http(
             else:
                 item[0] = done + every_s
             stop.wait(spacing_s)
-
-
-@contextlib.contextmanager
-def api_server(settings: ApiSettings, fleet: Fleet, live: LiveAvailability) -> Iterator[str]:
-    """The API app (MQTT availability feed included) under uvicorn in a thread."""
-    feed = MqttAvailabilityFeed(settings, live, fleet=fleet)
-    app = create_app(settings, fleet, live, feed=feed)
-    config = uvicorn.Config(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        lifespan="on",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started and feed.connected, timeout=30, message="api did not start")
-        yield f"http://{settings.api_host}:{settings.api_port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 @dataclass
@@ -775,10 +744,13 @@ def run_latency(b: Bench) -> Latency:
     path = b.tmp / "paced.pkl"
     loadgen.write_messages(path, paced.messages)
     sampled = {k: paced.keys[k] for k in range(0, n, a.sample_every)}
-    live = RecordingLive({(s, d): ts for s, d, ts in sampled.values()})
-    api_settings = ApiSettings(
-        mqtt_url=b.broker.url, api_port=free_port(), api_client_id="bench-api"
-    )
+    expected = {(s, d): ts for s, d, ts in sampled.values()}
+    keys_path = b.tmp / "sampled.pkl"
+    with keys_path.open("wb") as f:
+        pickle.dump(list(sampled.values()), f)
+    api_port = free_port()
+    api = b.api_proc("latency-api", keys_path, api_port)
+    api.expect("ready", 60)
     publisher = b.loadgen(
         "paced",
         "paced",
@@ -792,46 +764,52 @@ def run_latency(b: Bench) -> Latency:
         str(a.sample_every),
     )
     publisher.expect("ready", 30)
-    keys_path = b.tmp / "sampled.pkl"
-    with keys_path.open("wb") as f:
-        pickle.dump(list(sampled.values()), f)
     watcher = b.loadgen("watch", "watch", "--url", b.broker.url, "--keys", str(keys_path))
     watcher.expect("ready", 30)
     http_seen: dict[tuple[str, str], float] = {}
     lag: list[tuple[float, float]] = []  # (published - stored, oldest unacked age s)
-    with api_server(api_settings, b.fleet, live) as base_url:
-        stop_polling = threading.Event()
-        t_go = time.perf_counter()
-        schedule = [
-            (t_go + k / a.latency_rate, *paced.keys[k])
-            for k in range(0, n, a.sample_every * a.http_every)
-        ]
-        poller = threading.Thread(
-            target=poll_http, args=(base_url, schedule, stop_polling, http_seen), daemon=True
-        )
-        poller.start()
-        profiler = start_profiler(b, collector, a.profile_latency) if a.profile_latency else None
-        watch = CpuWatch()
-        publisher.go()
-        trace = threading.Thread(
-            target=trace_collector,
-            args=(collector, t_go, a.latency_rate, n, stop_polling, lag),
-            daemon=True,
-        )
-        trace.start()
-        res = publisher.result(a.latency_seconds * 3 + 30)
-        cpu = watch.report()
-        at_end = scrape(collector)
-        if profiler is not None:
-            stop_profiler(profiler)
-        live.complete.wait(10)  # the tail: bounded wait for the last samples
-        live.recording = False  # later arrivals count as never visible
-        closed = time.perf_counter()
-        watcher.go()  # stop watching
-        watched = {(st, dev): float(t) for st, dev, t in watcher.result(30)["seen"]}
-        stop_polling.set()
-        poller.join(10)
-        trace.join(10)
+    base_url = f"http://127.0.0.1:{api_port}"
+    stop_polling = threading.Event()
+    t_go = time.perf_counter()
+    schedule = [
+        (t_go + k / a.latency_rate, *paced.keys[k])
+        for k in range(0, n, a.sample_every * a.http_every)
+    ]
+    poller = threading.Thread(
+        target=poll_http, args=(base_url, schedule, stop_polling, http_seen), daemon=True
+    )
+    poller.start()
+    profiler = start_profiler(b, collector, a.profile_latency) if a.profile_latency else None
+    watch = CpuWatch()
+    publisher.go()
+    trace = threading.Thread(
+        target=trace_collector,
+        args=(collector, t_go, a.latency_rate, n, stop_polling, lag),
+        daemon=True,
+    )
+    trace.start()
+    res = publisher.result(a.latency_seconds * 3 + 30)
+    cpu = watch.report()
+    at_end = scrape(collector)
+    if profiler is not None:
+        stop_profiler(profiler)
+    # The tail: a bounded wait for the last samples; later arrivals count as never
+    # visible (with the time until the window closed: a lower bound).
+    with contextlib.suppress(RuntimeError):
+        api.expect("complete", 10)
+    api.go()  # stop recording
+    closed = time.perf_counter()
+    reply = api.line(30)
+    while not reply.startswith("{"):  # a `complete` that came after the wait
+        reply = api.line(30)
+    api_result = json.loads(reply)
+    seen_in_api = {(st, dev): float(t) for st, dev, t in api_result["seen"]}
+    watcher.go()  # stop watching
+    watched = {(st, dev): float(t) for st, dev, t in watcher.result(30)["seen"]}
+    stop_polling.set()
+    poller.join(10)
+    trace.join(10)
+    api.stop()
     collector.stop()
     b.forget_session(session_id)
     b.influx.drop_database(db)
@@ -841,18 +819,29 @@ def run_latency(b: Bench) -> Latency:
     broker_lat: list[float] = []
     http_lat: list[float] = []
     for k, (station, device, _ts) in sampled.items():
-        seen = live.seen.get((station, device))
+        seen = seen_in_api.get((station, device))
         # Never visible: at least until the window closed (a lower bound).
         lat.append(((seen if seen is not None else closed) - pub_at[k]) * 1000)
         broker_lat.append((watched.get((station, device), closed) - pub_at[k]) * 1000)
         if (station, device) in http_seen:
             http_lat.append((http_seen[(station, device)] - pub_at[k]) * 1000)
+    if a.latency_samples:  # to see whether the tail is spread out or clustered in time
+        with open(a.latency_samples, "w") as f:
+            f.write("published_s api_ms broker_ms\n")
+            t_first = min(pub_at.values())
+            for k, (station, device, _ts) in sampled.items():
+                api_at = seen_in_api.get((station, device), closed)
+                broker_at = watched.get((station, device), closed)
+                f.write(
+                    f"{pub_at[k] - t_first:.3f} {(api_at - pub_at[k]) * 1000:.0f} "
+                    f"{(broker_at - pub_at[k]) * 1000:.0f}\n"
+                )
     result = Latency(
         n=len(lat),
         p50_ms=percentile(lat, 0.50),
         p99_ms=percentile(lat, 0.99),
         max_ms=max(lat),
-        missing=sum(1 for key in live.expected if key not in live.seen),
+        missing=sum(1 for key in expected if key not in seen_in_api),
         http_n=len(http_lat),
         http_p50_ms=percentile(http_lat, 0.50),
         http_p99_ms=percentile(http_lat, 0.99),
@@ -861,7 +850,8 @@ def run_latency(b: Bench) -> Latency:
             "published": int(res["n"]),
             "broker_p50_ms": percentile(broker_lat, 0.50),
             "broker_p99_ms": percentile(broker_lat, 0.99),
-            "broker_missing": sum(1 for key in live.expected if key not in watched),
+            "broker_missing": sum(1 for key in expected if key not in watched),
+            "api_summaries": int(api_result["summaries"]),
         },
     )
     print(
@@ -877,7 +867,8 @@ def run_latency(b: Bench) -> Latency:
         f"{d['broker_missing']} not seen"
     )
     print(
-        f"  visible in the API (its live store): p50 {result.p50_ms:.0f} ms, "
+        f"  visible in the API (its live store; `warmnet api` in its own process, "
+        f"{d['api_summaries']} summaries taken): p50 {result.p50_ms:.0f} ms, "
         f"p99 {result.p99_ms:.0f} ms, max {result.max_ms:.0f} ms"
     )
     print(
@@ -947,8 +938,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["ceiling", "single", "latency", "sharded"],
         help="leave a phase out (repeatable; for working on one phase)",
     )
+    p.add_argument(
+        "--broker-autosave",
+        type=int,
+        default=AUTOSAVE_INTERVAL_S,
+        help="mosquitto autosave_interval, s (default: the product's; the test suite uses 1)",
+    )
     p.add_argument("--profile", help="py-spy raw profile of the single collector's drain")
     p.add_argument("--profile-latency", help="py-spy raw profile of the latency collector")
+    p.add_argument("--latency-samples", help="write each latency sample to this file")
     p.add_argument(
         "--profile-gil", action="store_true", help="sample only the thread holding the GIL"
     )
@@ -966,7 +964,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Whatever a component writes to a relative default path lands in tmp.
         stack.callback(os.chdir, Path.cwd())
         os.chdir(tmp)
-        broker = stack.enter_context(MosquittoServer(workdir=tmp / "mosquitto"))
+        broker = stack.enter_context(
+            MosquittoServer(workdir=tmp / "mosquitto", autosave_interval_s=args.broker_autosave)
+        )
         influx = stack.enter_context(InfluxServer(workdir=tmp / "influxd"))
         fleet = synthetic_fleet(STATIONS)
         registry = tmp / "fleet.json"

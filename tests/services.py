@@ -349,6 +349,7 @@ class MosquittoServer(_ManagedProcess):
         port: int | None = None,
         *,
         autosave_on_changes: bool = False,
+        autosave_interval_s: int = 1,
         extra_config: Iterable[str] = (),
     ) -> None:
         super().__init__(workdir)
@@ -358,6 +359,7 @@ class MosquittoServer(_ManagedProcess):
         self.host = "127.0.0.1"
         self.port = port if port is not None else free_port()
         self.autosave_on_changes = autosave_on_changes
+        self.autosave_interval_s = autosave_interval_s
         self.extra_config = list(extra_config)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
@@ -377,7 +379,11 @@ class MosquittoServer(_ManagedProcess):
         # The product's broker settings (warmnet.broker), so the suite tests what the
         # docs tell operators to run; then what only tests need.
         lines = mosquitto_config(
-            self.host, self.port, self.workdir, autosave_interval_s=1, log_file=self.log_path
+            self.host,
+            self.port,
+            self.workdir,
+            autosave_interval_s=self.autosave_interval_s,
+            log_file=self.log_path,
         ).splitlines()
         lines += [
             f"autosave_on_changes {'true' if self.autosave_on_changes else 'false'}",
