@@ -15,8 +15,8 @@ or, if it is invalid, once it is in the dead-letter store. Until then the broker
 it in our persistent session and redelivers it after a crash.
 
 Live state (what riders see) is updated as soon as a message is classified valid, not
-after the store write: riders wait neither for their batch nor for the write of the
-one before it. The observer (the alert
+after the store write: riders wait neither for their batch nor, while a write takes
+less than a batch's age, for the write of the one before it. The observer (the alert
 engine) is told only after the batch is stored.
 """
 
@@ -170,8 +170,9 @@ class Pipeline:
         try:
             self._classify()
         finally:
-            self._handoff(None)
-            writer.join()
+            if writer.is_alive():
+                self._handoff(None)
+                writer.join()
 
     def _classify(self) -> None:
         batch = Batch()
@@ -205,23 +206,30 @@ class Pipeline:
             if self._stop.is_set():
                 return Batch()  # not acknowledged: the broker redelivers it
             if self._writer is not None and not self._writer.is_alive():
-                raise RuntimeError("the pipeline's writer thread has died")
+                raise RuntimeError("the pipeline's writer thread has died (logged)")
         self._batches.put(batch)  # never full: the writer took the one before
         return Batch()
 
     def _write_batches(self) -> None:
-        while True:
-            try:
-                batch = self._batches.get(timeout=0.5)
-            except queue.Empty:
-                if self._stop.is_set():
+        try:
+            while True:
+                try:
+                    batch = self._batches.get(timeout=0.5)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                if batch is None:
                     return
-                continue
-            if batch is None:
-                return
-            self._flush(batch)
-            self._unacked.popleft()
-            self._writer_free.release()
+                if not self._flush(batch):
+                    # Aborted with nowhere to put it: acknowledge nothing after it
+                    # either (MQTT wants acks in order); the broker redelivers.
+                    return
+                self._unacked.popleft()
+                self._writer_free.release()
+        except Exception:
+            log.exception("pipeline writer failed: nothing more is stored or acknowledged")
+            raise
 
     def _take(self, batch: Batch, msg: Inbound) -> None:
         outcome = classify(msg.topic, msg.payload, self._fleet)
@@ -252,11 +260,12 @@ class Pipeline:
         )
         dead.append(DeadLetter(at_ms, topic, why.reason, why.detail, raw))
 
-    def _flush(self, batch: Batch) -> None:
-        """Store or spill the batch, then acknowledge it (the writer thread)."""
+    def _flush(self, batch: Batch) -> bool:
+        """Store or spill the batch, then acknowledge it (the writer thread). False:
+        aborted before it could be put anywhere (not acknowledged)."""
         stored = self._persist(batch)
         if stored is None:
-            return  # shutting down with nowhere to put it: the broker redelivers
+            return False  # shutting down with nowhere to put it: the broker redelivers
         self._dead.add(batch.dead)
         if self._observer is not None and (stored or batch.gateway):
             self._observer(stored, batch.gateway)
@@ -266,6 +275,7 @@ class Pipeline:
         self._metrics.update(
             {"stored": len(stored), "batches": 1}, observe={"batch_points": len(stored)}
         )
+        return True
 
     def _persist(self, batch: Batch) -> list[tuple[Stored, Inbound]] | None:
         if not batch.accepted:

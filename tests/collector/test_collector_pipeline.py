@@ -16,7 +16,7 @@ from collector.live import LiveState
 from collector.metrics import Metrics
 from collector.pipeline import Inbound, Pipeline
 from collector.points import Point
-from collector.spill import MemorySpill
+from collector.spill import MemorySpill, Origin, SpillFullError
 from collector.stores.base import StoreRejectedError, StoreUnavailableError
 from warmnet import topics
 from warmnet.registry import load_fleet
@@ -268,6 +268,56 @@ def test_live_state_does_not_wait_for_the_write_of_an_earlier_batch(tmp_path: Pa
         assert len(store.points) == 3
     finally:
         store.release.set()
+        pipeline.abort()
+        runner.join(5)
+        dead.close()
+
+
+def test_after_abort_no_later_batch_is_acknowledged_before_an_earlier_one(
+    tmp_path: Path,
+) -> None:
+    class FirstAppendFull(MemorySpill):
+        """Full when the first batch comes, room again for the next one."""
+
+        def __init__(self) -> None:
+            super().__init__(1 << 20)
+            self.refused = 0
+
+        def append(
+            self, points: Sequence[Point], origins: Sequence[Origin | None] | None = None
+        ) -> None:
+            if not self.refused:
+                self.refused += 1
+                raise SpillFullError("full for the first batch")
+            super().append(points, origins)
+
+    store, spill, acks, metrics = ControlledStore(up=False), FirstAppendFull(), [], Metrics()
+    dead = DeadLetterStore(tmp_path / "dead.sqlite")
+    pipeline = Pipeline(
+        FLEET,
+        store,
+        spill,
+        dead,
+        LiveState(),
+        metrics,
+        lambda m, q: acks.append(m),
+        max_points=3,
+        max_age_s=0.02,
+    )
+    h = Harness(pipeline, store, spill, acks, metrics, LiveState(), dead)
+    runner = threading.Thread(target=pipeline.run, daemon=True)
+    runner.start()
+    try:
+        h.send(3)  # batch 1: store down, spill full: waits, not acknowledged
+        wait_for(lambda: metrics.get("spill_full") == 1, timeout=5)
+        h.send(3, first_ts=TS + 60_000)  # batch 2: waits for the writer
+        wait_for(lambda: pipeline.backlog == 0, timeout=5)
+        pipeline.abort()  # batch 1 is given up: batch 2 must not be acknowledged
+        runner.join(5)
+        assert not runner.is_alive()
+        assert acks == []
+        assert spill.batches == 0
+    finally:
         pipeline.abort()
         runner.join(5)
         dead.close()
