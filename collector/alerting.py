@@ -19,8 +19,8 @@ Saving streams the state to disk station by station (`collector.alerts.state.wri
 never one string of tens of megabytes); the engine ticks only stations that are due.
 
 Alerting is bulk work: with a `Precedence`, the engine thread gives way to urgent work
-(the availability tick riders wait for) between inputs and between the stations of a
-save (`collector.precedence`).
+(the availability tick riders wait for) before each input and each tick, and between
+the stations of a save (`collector.precedence`).
 """
 
 import json
@@ -204,6 +204,8 @@ class AlertEngineRunner:
                     self._checkpoint()
                 self._apply_logged(inp)
             if time.monotonic() >= next_tick:
+                if self._checkpoint is not None:
+                    self._checkpoint()
                 for source in self._pre_tick:
                     try:
                         for extra in source():

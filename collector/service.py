@@ -242,7 +242,7 @@ class Collector:
     def start(self) -> None:
         if self.alerts is not None:
             self.alerts.start()
-        self._writer = self._start_thread(self.pipeline.run, "collector-pipeline")
+        self._pipeline_thread = self._start_thread(self.pipeline.run, "collector-pipeline")
         self._replayer = self._start_thread(self.pipeline.replay, "collector-replay")
         self._start_thread(self._publish_availability_loop, "collector-availability")
         self._start_thread(lambda: self.self_metrics.run(self._stop), "collector-self-metrics")
@@ -268,8 +268,8 @@ class Collector:
 
         self._stop.set()
         self.pipeline.close()
-        self._writer.join(left())
-        if self._writer.is_alive():
+        self._pipeline_thread.join(left())
+        if self._pipeline_thread.is_alive():
             log.error("could not store everything held in time; the broker will redeliver it")
         self.pipeline.abort()  # the spill stays on disk and is replayed next start
         if self.alerts is not None:

@@ -44,9 +44,24 @@ def test_nested_urgent_work_holds_bulk_work_until_the_last_is_done() -> None:
     assert not p.urgent_running
 
 
-def test_a_checkpoint_waits_at_most_max_wait() -> None:
-    p = Precedence(max_wait_s=0.05)
-    passed = threading.Event()
+def test_urgent_work_that_overruns_holds_bulk_work_up_only_once() -> None:
+    p = Precedence(max_wait_s=0.2)
+    done = threading.Event()
+    waits: list[float] = []
+
+    def bulk() -> None:
+        for _ in range(20):
+            t0 = time.monotonic()
+            p.checkpoint()
+            waits.append(time.monotonic() - t0)
+        done.set()
+
     with p.urgent():  # a tick that never ends
-        threading.Thread(target=lambda: (p.checkpoint(), passed.set()), daemon=True).start()
-        wait_for(passed.is_set, timeout=5, message="checkpoint did not give up waiting")
+        threading.Thread(target=bulk, daemon=True).start()
+        wait_for(done.is_set, timeout=5, message="bulk work stayed stuck behind the tick")
+        assert waits[0] >= 0.2  # the first checkpoint waited its bound
+        assert max(waits[1:]) < 0.1  # and none waited for that section again
+    with p.urgent():  # the next section holds bulk work again
+        t0 = time.monotonic()
+        p.checkpoint()
+        assert time.monotonic() - t0 >= 0.2
