@@ -32,8 +32,9 @@ def trim() -> bool:
 
 
 def settle() -> None:
-    """Call once what lives as long as the process is loaded: it is moved out of the
-    collector's sight (`gc.freeze`), and young collections run every 20,000
-    allocations instead of 700 (10 % faster alert evaluation, bench/README.md)."""
+    """Call once what lives as long as the process is loaded: the garbage collector
+    stops looking at it (`gc.freeze`), and young collections run every 20,000
+    allocations instead of 700 (in the collector: 10 % faster alert evaluation,
+    bench/README.md)."""
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)

@@ -57,7 +57,11 @@ def new_client(url: MqttUrl, client_id: str, *, persistent: bool = False) -> mqt
         protocol=MQTTProtocolVersion.MQTTv311,
         reconnect_on_failure=True,
     )
-    client._on_message_filtered = _CallbackMatcher()  # no garbage per message (see there)
+    # No garbage per message (see there). paho's own attribute: checked, so that a paho
+    # that renames it fails here instead of silently keeping its matcher.
+    if not isinstance(getattr(client, "_on_message_filtered", None), MQTTMatcher):
+        raise RuntimeError("paho-mqtt without Client._on_message_filtered: see warmnet.mqtt")
+    client._on_message_filtered = _CallbackMatcher()
     if url.username:
         client.username_pw_set(url.username, url.password)
     if url.scheme == "mqtts":
