@@ -12,7 +12,7 @@ MQTT feed is connected;
 prints `complete` when every sample has been seen; on a line on stdin stops recording
 and prints one JSON line `{"seen": [[station, device, t], ...], "summaries": N}`; SIGTERM stops it.
 
-    python bench/api_proc.py --keys KEYS.pkl
+    python bench/api_proc.py --keys KEYS.pkl --port PORT   # PORT = WARMNET_API_PORT
 """
 
 import argparse

@@ -2,16 +2,18 @@
 measured in the same run, how soon a message is visible in the API, and how much
 memory a collector needs for a 50,400-device fleet.
 
-Starts its own mosquitto (tests/services.py: persistence, max_queued_messages 0, the
-test suite's inflight limit) and influxd on free loopback ports in a temporary
-directory, and measures, on synthetic_fleet(3600) (50,400 devices):
+Starts its own mosquitto (tests/services.py with the product's broker settings,
+warmnet.broker: persistence saved every 30 s, max_queued_messages 0, inflight 20,000)
+and influxd on free loopback ports in a temporary directory, and measures, on
+synthetic_fleet(3600) (50,400 devices):
 
 1. ceiling: a bare paho subscriber that only counts, draining N messages pre-loaded
    into its persistent session (QoS 1);
 2. the collector (`warmnet collector` as its own process) draining the same N from its
    persistent session until every point is in InfluxDB (checked with InfluxQL), and
    its peak RSS (VmHWM) meanwhile;
-3. publish -> visible-in-API latency at a steady rate, collector and API running;
+3. publish -> visible-in-API latency at a steady rate, collector and API (`warmnet
+   api`) each in its own process;
 4. two sharded collectors draining the same N together.
 
 See bench/README.md for how each is measured and the recorded results.
@@ -486,7 +488,8 @@ def run_collector_drain(b: Bench, label: str, shards: int, db: str) -> Drain:
         p.go()
 
     def all_stored() -> bool:
-        """The collectors' own count of stored points (counted on InfluxDB's 2xx):
+        """The collectors' own count of stored points (counted on InfluxDB's 2xx, or
+        once spilled to disk: none is, with InfluxDB up; the InfluxQL count confirms):
         cheap to ask every 50 ms, where an InfluxQL count over the fleet's series costs
         influxd tens of milliseconds of CPU each time, taken from the drain measured."""
         for p in procs:
@@ -511,7 +514,7 @@ def run_collector_drain(b: Bench, label: str, shards: int, db: str) -> Drain:
         stored = wait_for(
             lambda: (n := b.count(db)) >= b.drain.n and n,
             timeout=30,
-            interval=0.5,
+            interval=0.1,
             message=lambda: f"{label}: {b.count(db)}/{b.drain.n} points stored",
         )
         t_end = time.perf_counter()
@@ -799,6 +802,8 @@ def run_latency(b: Bench) -> Latency:
     # visible (with the time until the window closed: a lower bound).
     with contextlib.suppress(RuntimeError):
         api.expect("complete", 10)
+    if not api.alive():
+        raise RuntimeError(f"the API process exited during the run{api.tail()}")
     api.go()  # stop recording
     closed = time.perf_counter()
     reply = api.line(30)

@@ -464,9 +464,9 @@ def cmd_paced(args: argparse.Namespace) -> None:
             now = time.perf_counter()
         else:
             late_max = max(late_max, now - due)
-        if k % args.sample_every == 0:
-            samples.append((k, now))
         publisher.send((packet,), deadline)
+        if k % args.sample_every == 0:
+            samples.append((k, time.perf_counter()))  # written to the socket by now
     elapsed = time.perf_counter() - t0
     publisher.wait_acked(len(packets), deadline)
     publisher.close()
