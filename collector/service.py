@@ -251,6 +251,11 @@ class Collector:
             raise ConnectError("broker did not confirm the collector's subscriptions")
         self._serve_metrics()  # self-metrics: once started (a failed start leaks no port)
 
+    @property
+    def ingesting(self) -> bool:
+        """The pipeline's threads (classifier and writer) are running."""
+        return self._pipeline_thread.is_alive() and self.pipeline.writer_alive
+
     def _start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         t = threading.Thread(target=target, name=name, daemon=True)
         t.start()
@@ -365,8 +370,26 @@ class Collector:
         return infos
 
 
+class CollectorFailedError(RuntimeError):
+    """The collector cannot go on (its pipeline died); it stopped what it could."""
+
+
+def supervise(collector: Collector, stop: threading.Event, every_s: float = 1.0) -> None:
+    """Until `stop` is set: watch that the pipeline still runs. If it died (a bug), a
+    process that stays up would take nothing in and store nothing, looking alive to
+    its supervisor: stop and raise instead, so that it is restarted, and the broker
+    redelivers what was not acknowledged."""
+    while not stop.wait(every_s):
+        if not collector.ingesting:
+            log.critical("collector pipeline died: stopping so that it can be restarted")
+            collector.stop()
+            raise CollectorFailedError("the collector's pipeline died (see the log above)")
+    collector.stop()
+
+
 def run(settings: CollectorSettings, fleet: Fleet, stop: threading.Event) -> None:
-    """Run a collector until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
+    """Run a collector until `stop` is set (the CLI sets it on SIGINT/SIGTERM); raise
+    `CollectorFailedError` if it cannot go on."""
     memory.settle()  # the registry lives as long as the process
     collector = Collector(settings, fleet, clock=clock_from_env())
     collector.start()
@@ -378,5 +401,4 @@ def run(settings: CollectorSettings, fleet: Fleet, stop: threading.Event) -> Non
             "devices": fleet.device_count,
         },
     )
-    stop.wait()
-    collector.stop()
+    supervise(collector, stop)

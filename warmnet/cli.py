@@ -36,12 +36,16 @@ def _setup(settings: CommonSettings) -> None:
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    from collector.service import run
+    from collector.service import CollectorFailedError, run
     from collector.settings import load_collector_settings
 
     settings = load_collector_settings()
     _setup(settings)
-    run(settings, load_fleet(settings.registry), _stop_on_signals())
+    try:
+        run(settings, load_fleet(settings.registry), _stop_on_signals())
+    except CollectorFailedError as exc:
+        sys.stderr.write(f"collector: {exc}\n")
+        return 1
     return 0
 
 

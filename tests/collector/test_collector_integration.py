@@ -1,6 +1,7 @@
 """The collector against a real Mosquitto and a real InfluxDB 1.6.7."""
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
-from collector.service import Collector
+from collector.service import Collector, CollectorFailedError, supervise
 from collector.settings import CollectorSettings
 from collector.stores.sqlite import SqliteStore
 from warmnet import topics
@@ -151,3 +152,44 @@ def test_sqlite_store_and_retained_availability(
     assert devices["outlet-01"]["status"] == "in_use"
     assert devices["outlet-01"]["observed_at"] == NOW_MS + 5000
     assert devices["outlet-02"]["status"] == "unknown"
+
+
+def test_a_collector_whose_pipeline_dies_stops_and_loses_nothing(
+    mosquitto: MosquittoServer,
+    tmp_path: Path,
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    settings = CollectorSettings(
+        mqtt_url=mosquitto.url, data_dir=tmp_path, client_id=f"col-{unique_id}"
+    )
+    topic = topics.telemetry("wmq-02", "outlet-01")
+    collector = start_collector(settings)
+
+    def a_bug(points: object) -> None:  # not a store outage: nothing expects it
+        raise RuntimeError("a bug while writing")
+
+    collector.store.write = a_bug  # type: ignore[method-assign]
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def supervised() -> None:
+        try:
+            supervise(collector, stop, every_s=0.05)
+        except CollectorFailedError as exc:
+            failed.append(exc)
+
+    watcher = threading.Thread(target=supervised, daemon=True)
+    watcher.start()
+    try:
+        publish_all(publisher, [(topic, json.dumps(outlet(1, NOW_MS)).encode())])
+        wait_for(lambda: bool(failed), timeout=15, message="the collector kept running")
+        assert not collector.ingesting
+        # Not acknowledged: the next collector (same session) gets it and stores it.
+        collector = start_collector(settings)
+        wait_for(lambda: collector.metrics.get("stored") == 1, timeout=15)
+    finally:
+        stop.set()
+        watcher.join(15)
+        collector.stop()
+        clear_session(mosquitto.host, mosquitto.port, settings.session_client_id)
