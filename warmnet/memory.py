@@ -2,8 +2,8 @@
 
 `settle()`: once a process has loaded what it keeps for its whole life (the fleet
 registry: ~1 M objects for a city), the garbage collector should stop walking it in
-every full collection (a pause of ~100 ms each), and young collections can be rarer:
-ingest and the API's feed make millions of short-lived objects.
+every full collection, and young collections can be rarer: ingest and the API's feed
+make millions of short-lived objects.
 
 Giving freed memory back to the operating system:
 
