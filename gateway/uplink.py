@@ -48,6 +48,7 @@ from gateway.state import StateStore
 from warmnet import topics
 from warmnet.clock import Clock
 from warmnet.messages import GatewayState, GatewayStatus, dump_json
+from warmnet.mqtt import without_message_garbage
 from warmnet.settings import MqttUrl
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def make_client(url: MqttUrl, client_id: str) -> mqtt.Client:
         protocol=MQTTProtocolVersion.MQTTv311,
         reconnect_on_failure=False,
     )
+    without_message_garbage(client)
     if url.username:
         client.username_pw_set(url.username, url.password)
     if url.scheme == "mqtts":

@@ -47,6 +47,16 @@ class _CallbackMatcher(MQTTMatcher):
         return cast(Iterator[Any], super().iter_match(topic))  # type: ignore[no-untyped-call]
 
 
+def without_message_garbage(client: mqtt.Client) -> mqtt.Client:
+    """Give `client` a callback matcher that leaves no garbage per incoming message
+    (`_CallbackMatcher`). paho's own attribute: checked, so that a paho that renames it
+    fails here instead of silently keeping its matcher."""
+    if not isinstance(getattr(client, "_on_message_filtered", None), MQTTMatcher):
+        raise RuntimeError("paho-mqtt without Client._on_message_filtered: see warmnet.mqtt")
+    client._on_message_filtered = _CallbackMatcher()
+    return client
+
+
 def new_client(url: MqttUrl, client_id: str, *, persistent: bool = False) -> mqtt.Client:
     """A paho client for `url`. `persistent`: keep the broker-side session (QoS 1
     messages are queued for us while we are away) — MQTT 3.1.1 clean_session=False."""
@@ -57,11 +67,7 @@ def new_client(url: MqttUrl, client_id: str, *, persistent: bool = False) -> mqt
         protocol=MQTTProtocolVersion.MQTTv311,
         reconnect_on_failure=True,
     )
-    # No garbage per message (see there). paho's own attribute: checked, so that a paho
-    # that renames it fails here instead of silently keeping its matcher.
-    if not isinstance(getattr(client, "_on_message_filtered", None), MQTTMatcher):
-        raise RuntimeError("paho-mqtt without Client._on_message_filtered: see warmnet.mqtt")
-    client._on_message_filtered = _CallbackMatcher()
+    without_message_garbage(client)
     if url.username:
         client.username_pw_set(url.username, url.password)
     if url.scheme == "mqtts":
