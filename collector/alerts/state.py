@@ -71,12 +71,16 @@ class Timer:
         )
 
     def with_window(self, window: tuple[tuple[int, float], ...]) -> "Timer":
+        if window is self.window or not (window or self.window):
+            return self  # () again: a rate rule's timer while its `when` does not hold
         return Timer(
             self.last_ts, self.pending_since, self.clear_since, self.active, self.rearm_ms,
             window, self.run, self.codes, self.event_ts, self.telemetry_fault,
         )  # fmt: skip
 
     def with_run(self, run: tuple[int, float, float] | None) -> "Timer":
+        if run is self.run:
+            return self  # None again: a stuck rule's timer while its `when` does not hold
         return Timer(
             self.last_ts, self.pending_since, self.clear_since, self.active, self.rearm_ms,
             self.window, run, self.codes, self.event_ts, self.telemetry_fault,
