@@ -17,9 +17,13 @@ from collector.alerts.state import IDLE, Alert, GatewayMemo, StationState, Timer
 from warmnet.registry import Station
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Obs:
-    """One look at a condition at time `t` (data time, or evaluation time)."""
+    """One look at a condition at time `t` (data time, or evaluation time).
+
+    Not frozen: about five are made per reading and none is kept or changed; a frozen
+    dataclass's `__init__` (one `object.__setattr__` per field) costs three times as
+    much. Treat it as immutable."""
 
     t: int
     trigger: bool
