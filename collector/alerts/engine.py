@@ -147,7 +147,7 @@ def _telemetry(
 ) -> DeviceSpec | None:
     """The reading moves the device's rule timers. None: ignored (nothing changed)."""
     reading = inp.reading
-    spec = fleet.device(inp.station, inp.device)
+    spec = work.station.device(inp.device)  # work.station is fleet.station(inp.station)
     if inp.historical or reading.historical or spec is None or spec.kind is not inp.kind:
         return None
     device = inp.device

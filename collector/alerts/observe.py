@@ -28,10 +28,20 @@ def _num(reading: Telemetry, name: str) -> float:
     return float(getattr(reading, name))
 
 
+def _when(
+    rule: ThresholdRule | TooLongRule | RateOfChangeRule | StuckSensorRule, reading: Telemetry
+) -> bool:
+    """All of the rule's `when` conditions hold (most rules have none: no generator)."""
+    for c in rule.conditions:  # noqa: SIM110 (a loop: no generator per call)
+        if not c.holds(reading):
+            return False
+    return True
+
+
 def threshold(rule: ThresholdRule, timer: Timer, reading: Telemetry, t: int) -> tuple[Timer, Obs]:
     v = _num(reading, rule.field)
-    if not all(c.holds(reading) for c in rule.conditions):
-        return timer, Obs(t, False, True, v, f"{rule.field} {v}: not {' and '.join(rule.when)}")
+    if not _when(rule, reading):
+        return timer, Obs(t, False, True, v, f"{rule.field} {v}: {rule.not_when}")
     ref = rule.value if rule.value is not None else _num(reading, rule.value_field or "")
     clear_ref = rule.clear_value if rule.clear_value is not None else ref
     trigger = OPS[rule.op](v, ref)
@@ -43,7 +53,7 @@ def threshold(rule: ThresholdRule, timer: Timer, reading: Telemetry, t: int) -> 
 
 def too_long(rule: TooLongRule, timer: Timer, reading: Telemetry, t: int) -> tuple[Timer, Obs]:
     v = getattr(reading, rule.field)
-    held = v == rule.value and all(c.holds(reading) for c in rule.conditions)
+    held = v == rule.value and _when(rule, reading)
     if rule.restart_field is not None:
         cur = _num(reading, rule.restart_field)
         prev = timer.window[-1][1] if timer.window else None
@@ -64,8 +74,8 @@ def rate(
     rule: RateOfChangeRule, timer: Timer, reading: Telemetry, t: int, gap_ms: int
 ) -> tuple[Timer, Obs]:
     v = _num(reading, rule.field)
-    if not all(c.holds(reading) for c in rule.conditions):
-        return timer.with_window(()), Obs(t, False, True, v, f"not {' and '.join(rule.when)}")
+    if not _when(rule, reading):
+        return timer.with_window(()), Obs(t, False, True, v, rule.not_when)
     window_ms = int(rule.window_s * 1000)
     samples = list(timer.window)
     if samples and t - samples[-1][0] > gap_ms:
@@ -99,8 +109,8 @@ def stuck(
     rule: StuckSensorRule, timer: Timer, reading: Telemetry, t: int, gap_ms: int
 ) -> tuple[Timer, Obs]:
     v = _num(reading, rule.field)
-    if not all(c.holds(reading) for c in rule.conditions):
-        return timer.with_run(None), Obs(t, False, True, v, f"not {' and '.join(rule.when)}")
+    if not _when(rule, reading):
+        return timer.with_run(None), Obs(t, False, True, v, rule.not_when)
     run = timer.run
     if run is not None and t - (timer.last_ts or t) > gap_ms:
         run = None

@@ -96,6 +96,11 @@ class _KindField(RuleBase):
     def conditions(self) -> tuple[Condition, ...]:
         return tuple(parse_condition(t, self.kind) for t in self.when)
 
+    @cached_property
+    def not_when(self) -> str:
+        """What an observation says when the `when` conditions do not hold."""
+        return f"not {' and '.join(self.when)}"
+
 
 _CLEAR_OPS = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
 

@@ -91,7 +91,11 @@ def _gateway(work: StationWork, rule: GatewayOfflineRule) -> None:
 
 def _silence(work: StationWork, rule: SilenceRule, down: Down, only: str | None) -> None:
     online = work.gateway.online_since_ms if work.gateway else None
-    specs = [d for d in work.station.devices if only in (None, d.id)]
+    if only is None:
+        specs = work.station.devices
+    else:
+        one = work.station.device(only)
+        specs = [] if one is None else [one]
     # The two newest reporters are enough to find "another device" for each device.
     seen = [] if only else sorted(work.last_seen.items(), key=lambda kv: -kv[1])[:2]
     for spec in specs:
