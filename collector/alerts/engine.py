@@ -108,7 +108,7 @@ def evaluate(
         else:
             _report(work, inp)
         plan = None if sweep else plan_full(work)
-    return _with(state, {inp.station: work.freeze(plan)}, watch), out
+    return _with_one(state, inp.station, work.freeze(plan), watch), out
 
 
 def _work(
@@ -133,6 +133,18 @@ def _with(state: EngineState, changed: dict[str, StationState], watch: int) -> E
     stations = station_map(state.stations).updated(fresh)
     # The constructor, not `replace`: once per input, and `replace` costs 4 us.
     return EngineState(stations, watch, state.version, state.basis)
+
+
+def _with_one(state: EngineState, sid: str, new: StationState, watch: int) -> EngineState:
+    """`_with(state, {sid: new}, watch)`, quicker (every reading)."""
+    held = state.stations
+    if held.get(sid) is not new:
+        stations = station_map(held).with_station(sid, new)
+    elif state.watch_since_ms == watch:
+        return state
+    else:
+        stations = station_map(held)
+    return quick_engine(stations, watch, state.version, state.basis)
 
 
 def _rebased(state: EngineState, rules: RuleSet, fleet: Fleet) -> EngineState:

@@ -205,6 +205,17 @@ class StationMap(Mapping[str, StationState]):
         new._shards, new._len = tuple(shards), n
         return new
 
+    def with_station(self, key: str, value: StationState) -> "StationMap":
+        """`updated({key: value})`, quicker (one input changes one station)."""
+        shards = list(self._shards)
+        i = hash(key) & (self.SHARDS - 1)
+        shard = shards[i] = dict(shards[i])
+        new = StationMap.__new__(StationMap)
+        new._len = self._len + (key not in shard)
+        shard[key] = value
+        new._shards = tuple(shards)
+        return new
+
 
 def station_map(stations: Mapping[str, StationState]) -> StationMap:
     return stations if isinstance(stations, StationMap) else StationMap(stations)
