@@ -144,7 +144,7 @@ def _with_one(state: EngineState, sid: str, new: StationState, watch: int) -> En
         return state
     else:
         stations = station_map(held)
-    return quick_engine(stations, watch, state.version, state.basis)
+    return EngineState(stations, watch, state.version, state.basis)
 
 
 def _rebased(state: EngineState, rules: RuleSet, fleet: Fleet) -> EngineState:
