@@ -2,6 +2,7 @@
 or spilled, spill while the store is down and replay afterwards, isolate points the
 store refuses, and on close store everything held and take nothing new."""
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -48,6 +49,20 @@ class ControlledStore:
         pass
 
 
+class SlowStore(ControlledStore):
+    """Holds every write until the test lets it through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.writing = threading.Event()
+
+    def write(self, points: Sequence[Point]) -> None:
+        self.writing.set()
+        assert self.release.wait(10)
+        super().write(points)
+
+
 @dataclass
 class Harness:
     pipeline: Pipeline
@@ -57,6 +72,7 @@ class Harness:
     metrics: Metrics
     live: LiveState
     dead: DeadLetterStore
+    runner: threading.Thread  # the pipeline's classifier (it starts the writer)
     next_mid: int = 1
 
     def send(self, n: int, *, device: str = "outlet-01", first_ts: int = TS) -> list[int]:
@@ -80,10 +96,21 @@ class Harness:
         return mids
 
 
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    store, spill, acks, metrics = ControlledStore(), MemorySpill(1 << 20), [], Metrics()
-    live, dead = LiveState(), DeadLetterStore(tmp_path / "dead.sqlite")
+@contextlib.contextmanager
+def running(
+    tmp_path: Path,
+    store: ControlledStore,
+    spill: MemorySpill | None = None,
+    *,
+    max_points: int = 10,
+    replay: bool = False,
+) -> Iterator[Harness]:
+    """A pipeline on `store` with its threads running (the replayer only if asked);
+    aborted and joined afterwards."""
+    spill = spill if spill is not None else MemorySpill(1 << 20)
+    acks: list[int] = []
+    metrics, live = Metrics(), LiveState()
+    dead = DeadLetterStore(tmp_path / "dead.sqlite")
     pipeline = Pipeline(
         FLEET,
         store,
@@ -92,17 +119,28 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         live,
         metrics,
         lambda mid, qos: acks.append(mid),
-        max_points=10,
+        max_points=max_points,
         max_age_s=0.02,
     )
-    threads = [threading.Thread(target=f, daemon=True) for f in (pipeline.run, pipeline.replay)]
+    runner = threading.Thread(target=pipeline.run, daemon=True)
+    threads = [runner] + ([threading.Thread(target=pipeline.replay, daemon=True)] if replay else [])
     for t in threads:
         t.start()
-    yield Harness(pipeline, store, spill, acks, metrics, live, dead)
-    pipeline.abort()
-    for t in threads:
-        t.join(5)
-    dead.close()
+    try:
+        yield Harness(pipeline, store, spill, acks, metrics, live, dead, runner)
+    finally:
+        if isinstance(store, SlowStore):
+            store.release.set()  # a held write must not outlive the test
+        pipeline.abort()
+        for t in threads:
+            t.join(5)
+        dead.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    with running(tmp_path, ControlledStore(), replay=True) as h:
+        yield h
 
 
 def test_acks_follow_the_write_in_arrival_order(harness: Harness) -> None:
@@ -133,31 +171,14 @@ def test_store_down_spills_acks_and_replays_when_back(harness: Harness) -> None:
 
 
 def test_full_spill_withholds_acks_until_the_store_is_back(tmp_path: Path) -> None:
-    store, spill, acks = ControlledStore(up=False), MemorySpill(1), []
-    dead = DeadLetterStore(tmp_path / "dead.sqlite")
-    pipeline = Pipeline(
-        FLEET,
-        store,
-        spill,
-        dead,
-        LiveState(),
-        Metrics(),
-        lambda m, q: acks.append(m),
-        max_points=5,
-        max_age_s=0.02,
-    )
-    h = Harness(pipeline, store, spill, acks, Metrics(), LiveState(), dead)
-    writer = threading.Thread(target=pipeline.run, daemon=True)
-    writer.start()
-    mids = h.send(10)  # two batches: the first fills the one-batch budget
-    wait_for(lambda: acks == mids[:5], timeout=5)
-    assert spill.batches == 1
-    assert acks == mids[:5]  # the second batch is neither stored nor acknowledged
-    store.up = True  # the second batch goes straight to the store now
-    wait_for(lambda: acks == mids, timeout=5)
-    pipeline.abort()
-    writer.join(5)
-    dead.close()
+    store, spill = ControlledStore(up=False), MemorySpill(1)
+    with running(tmp_path, store, spill, max_points=5) as h:
+        mids = h.send(10)  # two batches: the first fills the one-batch budget
+        wait_for(lambda: h.acks == mids[:5], timeout=5)
+        assert spill.batches == 1
+        assert h.acks == mids[:5]  # the second batch is neither stored nor acknowledged
+        store.up = True  # the second batch goes straight to the store now
+        wait_for(lambda: h.acks == mids, timeout=5)
 
 
 def test_a_refused_point_is_dead_lettered_and_the_rest_lands(harness: Harness) -> None:
@@ -189,88 +210,35 @@ def test_close_stores_what_is_held_and_takes_nothing_new(harness: Harness) -> No
     assert len(harness.store.points) == 7
 
 
-class SlowStore(ControlledStore):
-    """Holds every write until the test lets it through."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-        self.writing = threading.Event()
-
-    def write(self, points: Sequence[Point]) -> None:
-        self.writing.set()
-        assert self.release.wait(10)
-        super().write(points)
-
-
 def test_live_state_takes_a_reading_before_its_batch_is_stored(tmp_path: Path) -> None:
-    store, acks, live = SlowStore(), [], LiveState()
-    dead = DeadLetterStore(tmp_path / "dead.sqlite")
-    pipeline = Pipeline(
-        FLEET,
-        store,
-        MemorySpill(1 << 20),
-        dead,
-        live,
-        Metrics(),
-        lambda m, q: acks.append(m),
-        max_points=10,
-        max_age_s=0.02,
-    )
-    h = Harness(pipeline, store, MemorySpill(1), acks, Metrics(), live, dead)
-    writer = threading.Thread(target=pipeline.run, daemon=True)
-    writer.start()
-    try:
+    store = SlowStore()
+    with running(tmp_path, store) as h:
+        live = h.live
         mids = h.send(3)
         wait_for(lambda: "outlet-01" in live.snapshot("wmq-01").devices, timeout=5)
-        assert acks == []  # riders see it; the broker still holds it
+        assert h.acks == []  # riders see it; the broker still holds it
         assert store.points == {}
         wait_for(lambda: live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 2000)
 
         late = h.send(1, first_ts=TS - 60_000)  # an older reading, arriving later
         store.release.set()
-        wait_for(lambda: acks == [*mids, *late], timeout=5)
+        wait_for(lambda: h.acks == [*mids, *late], timeout=5)
         assert len(store.points) == 4  # stored all the same
         assert live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 2000  # no rollback
-    finally:
-        store.release.set()
-        pipeline.abort()
-        writer.join(5)
-        dead.close()
 
 
 def test_live_state_does_not_wait_for_the_write_of_an_earlier_batch(tmp_path: Path) -> None:
-    store, acks, live = SlowStore(), [], LiveState()
-    dead = DeadLetterStore(tmp_path / "dead.sqlite")
-    pipeline = Pipeline(
-        FLEET,
-        store,
-        MemorySpill(1 << 20),
-        dead,
-        live,
-        Metrics(),
-        lambda m, q: acks.append(m),
-        max_points=10,
-        max_age_s=0.02,
-    )
-    h = Harness(pipeline, store, MemorySpill(1), acks, Metrics(), live, dead)
-    runner = threading.Thread(target=pipeline.run, daemon=True)
-    runner.start()
-    try:
+    store = SlowStore()
+    with running(tmp_path, store) as h:
         first = h.send(2)
         assert store.writing.wait(5)  # the first batch's write hangs (a slow InfluxDB)
         second = h.send(1, first_ts=TS + 60_000)
         # Riders see the newer reading while the earlier batch is still being written.
-        wait_for(lambda: live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 60_000)
-        assert acks == []
+        wait_for(lambda: h.live.snapshot("wmq-01").devices["outlet-01"].ts == TS + 60_000)
+        assert h.acks == []
         store.release.set()
-        wait_for(lambda: acks == [*first, *second], timeout=5)
+        wait_for(lambda: h.acks == [*first, *second], timeout=5)
         assert len(store.points) == 3
-    finally:
-        store.release.set()
-        pipeline.abort()
-        runner.join(5)
-        dead.close()
 
 
 def test_after_abort_no_later_batch_is_acknowledged_before_an_earlier_one(
@@ -291,33 +259,14 @@ def test_after_abort_no_later_batch_is_acknowledged_before_an_earlier_one(
                 raise SpillFullError("full for the first batch")
             super().append(points, origins)
 
-    store, spill, acks, metrics = ControlledStore(up=False), FirstAppendFull(), [], Metrics()
-    dead = DeadLetterStore(tmp_path / "dead.sqlite")
-    pipeline = Pipeline(
-        FLEET,
-        store,
-        spill,
-        dead,
-        LiveState(),
-        metrics,
-        lambda m, q: acks.append(m),
-        max_points=3,
-        max_age_s=0.02,
-    )
-    h = Harness(pipeline, store, spill, acks, metrics, LiveState(), dead)
-    runner = threading.Thread(target=pipeline.run, daemon=True)
-    runner.start()
-    try:
+    spill = FirstAppendFull()
+    with running(tmp_path, ControlledStore(up=False), spill, max_points=3) as h:
         h.send(3)  # batch 1: store down, spill full: waits, not acknowledged
-        wait_for(lambda: metrics.get("spill_full") == 1, timeout=5)
+        wait_for(lambda: h.metrics.get("spill_full") == 1, timeout=5)
         h.send(3, first_ts=TS + 60_000)  # batch 2: waits for the writer
-        wait_for(lambda: pipeline.backlog == 0, timeout=5)
-        pipeline.abort()  # batch 1 is given up: batch 2 must not be acknowledged
-        runner.join(5)
-        assert not runner.is_alive()
-        assert acks == []
+        wait_for(lambda: h.pipeline.backlog == 0, timeout=5)
+        h.pipeline.abort()  # batch 1 is given up: batch 2 must not be acknowledged
+        h.runner.join(5)
+        assert not h.runner.is_alive()
+        assert h.acks == []
         assert spill.batches == 0
-    finally:
-        pipeline.abort()
-        runner.join(5)
-        dead.close()
