@@ -35,6 +35,7 @@ from warmnet.messages import (  # noqa: E402
     TELEMETRY_MODELS,
     GatewayState,
     GatewayStatus,
+    StationAvailability,
     Telemetry,
     dump_json,
     parse_availability,
@@ -253,32 +254,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     # one summary per station
+    def reference(st: Station, open_now: bool) -> StationAvailability:
+        """The summary as commit f5d0f85 made it (pydantic models)."""
+        return reference_summarize(
+            st,
+            readings[st.id],
+            gateway,
+            newest[st.id],
+            now_ms=NOW + 60_000,
+            freshness_ms=FRESHNESS_MS,
+            open_now=open_now,
+        )
+
     def before() -> int:
         for st in stations:
-            dump_json(
-                reference_summarize(
-                    st,
-                    readings[st.id],
-                    gateway,
-                    newest[st.id],
-                    now_ms=NOW + 60_000,
-                    freshness_ms=FRESHNESS_MS,
-                    open_now=fleet.is_open(st, NOW + 60_000),
-                )
-            )
+            dump_json(reference(st, fleet.is_open(st, NOW + 60_000)))
         return len(stations)
 
     def before_build_only() -> int:
         for st in stations:
-            reference_summarize(
-                st,
-                readings[st.id],
-                gateway,
-                newest[st.id],
-                now_ms=NOW + 60_000,
-                freshness_ms=FRESHNESS_MS,
-                open_now=True,
-            )
+            reference(st, True)
         return len(stations)
 
     layouts = {st.id: Layout.of(st) for st in stations}
@@ -321,21 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_item_us(after_visible),
         per_item_us(after_encode),
     )
-    same = all(
-        encode(built[st.id])
-        == dump_json(
-            reference_summarize(
-                st,
-                readings[st.id],
-                gateway,
-                newest[st.id],
-                now_ms=NOW + 60_000,
-                freshness_ms=FRESHNESS_MS,
-                open_now=True,
-            )
-        )
-        for st in stations[:200]
-    )
+    same = all(encode(built[st.id]) == dump_json(reference(st, True)) for st in stations[:200])
     size = sum(len(encode(s)) for s in built.values()) / len(built)
     print(f"[2/4] one station summary ({size:.0f} bytes of JSON, 14 devices)")
     print(
