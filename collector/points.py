@@ -67,15 +67,9 @@ def _escape_measurement(s: str) -> str:
 
 
 def _field(value: FieldValue) -> str:
-    # Exact types first (the common case), bool before int: bool is an int subclass.
-    t = type(value)
-    if t is float:
+    if type(value) is float:  # the common case first
         return repr(value)
-    if t is bool:
-        return "true" if value else "false"
-    if t is int:
-        return f"{value}i"
-    if isinstance(value, bool):
+    if isinstance(value, bool):  # before int: bool is an int subclass
         return "true" if value else "false"
     if isinstance(value, int):
         return f"{value}i"
