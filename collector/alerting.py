@@ -100,7 +100,10 @@ class AlertEngineRunner:
         self.state = self._load()
         self._thread: threading.Thread | None = None
         self._pre_tick: list[Callable[[], Sequence[Input]]] = []
-        self._checkpoint = precedence.checkpoint if precedence is not None else None
+        # Where the engine gives way to urgent work (no-op without a Precedence).
+        self._checkpoint: Callable[[], None] = (
+            precedence.checkpoint if precedence is not None else lambda: None
+        )
         # Positions in outside feeds (crew actions, rider reports), saved with the state.
         self.cursors: dict[str, int] = dict(self._loaded_cursors)
 
@@ -200,12 +203,10 @@ class AlertEngineRunner:
             except queue.Empty:
                 inp = None
             if inp is not None:
-                if self._checkpoint is not None:
-                    self._checkpoint()
+                self._checkpoint()
                 self._apply_logged(inp)
             if time.monotonic() >= next_tick:
-                if self._checkpoint is not None:
-                    self._checkpoint()
+                self._checkpoint()
                 for source in self._pre_tick:
                     try:
                         for extra in source():
