@@ -97,7 +97,7 @@ def evaluate(
         return _with(state, {}, watch), out  # not a station of this fleet
     plan: Plan | None = None
     if isinstance(inp, TelemetryInput):
-        spec = _telemetry(work, fleet, inp, quick=not sweep)
+        spec = _telemetry(work, inp, quick=not sweep)
         if not sweep:  # ignored (spec None): nothing changed, the schedule holds
             plan = plan_reading(work, spec) if spec is not None else plan_of(work.old)
     else:
@@ -154,12 +154,10 @@ def _rebased(state: EngineState, rules: RuleSet, fleet: Fleet) -> EngineState:
     return replace(state, stations=stations, basis=(rules, fleet))
 
 
-def _telemetry(
-    work: StationWork, fleet: Fleet, inp: TelemetryInput, *, quick: bool = False
-) -> DeviceSpec | None:
+def _telemetry(work: StationWork, inp: TelemetryInput, *, quick: bool = False) -> DeviceSpec | None:
     """The reading moves the device's rule timers. None: ignored (nothing changed)."""
     reading = inp.reading
-    spec = work.station.device(inp.device)  # work.station is fleet.station(inp.station)
+    spec = work.station.device(inp.device)  # work.station: the input's station
     if inp.historical or reading.historical or spec is None or spec.kind is not inp.kind:
         return None
     device = inp.device
