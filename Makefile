@@ -30,9 +30,10 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy warmnet simulators gateway collector api dashboards
+	$(BIN)/mypy warmnet alertstore broker simulators gateway collector api dashboards launcher testbed
 
 pytest: install
 	$(BIN)/pytest -q
@@ -44,4 +45,4 @@ clean:
 # two sharded collectors (starts its own mosquitto and influxd; ~2 min). bench/README.md
 .PHONY: bench-ingest
 bench-ingest: install
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest

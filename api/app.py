@@ -7,6 +7,7 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
+from alertstore import AlertStore
 from api import errors
 from api.deps import ApiContext
 from api.live import AvailabilityFeed, LiveAvailability
@@ -14,7 +15,6 @@ from api.routes import alerts as alert_routes
 from api.routes import health, reports, silences, stations, web
 from api.settings import ApiSettings
 from api.telemetry import RecentTelemetry
-from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock, SystemClock
 from warmnet.registry import Fleet
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from warmnet.alertstore import (
+from alertstore import (
     REPORT_CATEGORIES,
     Action,
     AlertRecord,

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from alertstore import AlertStore
 from api.auth import TokenTable
 from api.live import AvailabilityFeed, LiveAvailability
 from api.settings import ApiSettings
 from api.telemetry import RecentTelemetry
-from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock
 from warmnet.registry import Fleet
 

@@ -5,7 +5,7 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from warmnet.alertstore import (
+from alertstore import (
     InvalidTransitionError,
     NotFoundError,
     RateLimitedError,

@@ -9,12 +9,12 @@ from types import FrameType
 
 import uvicorn
 
+from alertstore import AlertStore
 from api.app import create_app
 from api.live import LiveAvailability, MqttAvailabilityFeed
 from api.settings import ApiSettings
 from api.telemetry import telemetry_from_settings
 from warmnet import memory
-from warmnet.alertstore import AlertStore
 from warmnet.clock import clock_from_env
 from warmnet.registry import load_fleet
 

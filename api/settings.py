@@ -5,8 +5,8 @@ from pathlib import Path
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from alertstore import DEFAULT_ALERT_DB
 from api.auth import TokenTable, build_table
-from warmnet.alertstore import DEFAULT_ALERT_DB
 from warmnet.settings import CommonSettings, HttpUrl
 
 

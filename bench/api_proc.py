@@ -1,6 +1,6 @@
 """`warmnet api` as its own process, noting when sampled readings become visible.
 
-Runs exactly the CLI's code path (`warmnet.cli.main(["api"])`, settings from the
+Runs exactly the CLI's code path (`launcher.cli.main(["api"])`, settings from the
 WARMNET_* environment), except that the API's live store is a `RecordingLive`: it
 notes the time (`time.perf_counter()`, CLOCK_MONOTONIC: comparable with the
 publisher's clock in another process) of the first summary it keeps in which a
@@ -27,7 +27,7 @@ from typing import ClassVar
 import httpx
 
 import api.server
-import warmnet.cli as cli
+import launcher.cli as cli
 from api.live import LiveAvailability
 from warmnet.messages import StationAvailability
 

@@ -2,7 +2,7 @@
 station summary, of what the publisher sends at 2,000 readings/s, and of the API
 parsing it, on synthetic_fleet(3600) (50,400 devices). Before (the pydantic
 summary from full readings, commit f5d0f85, kept in
-tests/collector/availability_reference.py) and after (collector/availability.py).
+testbed/availability_reference.py) and after (collector/availability/summary.py).
 
     .venv/bin/python bench/availability.py [--stations 3600] [--rate 2000] [--seconds 20]
 
@@ -22,14 +22,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.append(str(ROOT / "tests" / "collector"))
-from availability_reference import random_reading, reference_summarize  # noqa: E402
-
 from api.live import LiveAvailability  # noqa: E402
-from collector.availability import Layout, encode, summary_dict, visible  # noqa: E402
-from collector.availability_publisher import AvailabilityPublisher  # noqa: E402
-from collector.live import LiveState  # noqa: E402
-from collector.metrics import Metrics  # noqa: E402
+from collector.availability.live import LiveState  # noqa: E402
+from collector.availability.publisher import AvailabilityPublisher  # noqa: E402
+from collector.availability.summary import Layout, encode, summary_dict, visible  # noqa: E402
+from collector.metrics.counters import Metrics  # noqa: E402
+from testbed.availability_reference import random_reading, reference_summarize  # noqa: E402
 from warmnet.kinds import DeviceKind  # noqa: E402
 from warmnet.messages import (  # noqa: E402
     TELEMETRY_MODELS,

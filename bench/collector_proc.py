@@ -1,6 +1,6 @@
 """`warmnet collector` with a barrier after the registry is loaded.
 
-Runs exactly the CLI's code path (`warmnet.cli.main(["collector"])`, settings from the
+Runs exactly the CLI's code path (`launcher.cli.main(["collector"])`, settings from the
 WARMNET_* environment), except that once the fleet registry is loaded it prints
 `loaded` and waits for `go` on stdin. The bench uses it so that parsing a 50,400-device
 registry (seconds of YAML) is not part of a timed drain, and so that sharded
@@ -10,7 +10,7 @@ collectors start draining at the same moment.
 import sys
 from pathlib import Path
 
-import warmnet.cli as cli
+import launcher.cli as cli
 from warmnet.registry import Fleet, load_fleet
 
 

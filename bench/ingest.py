@@ -2,8 +2,8 @@
 measured in the same run, how soon a message is visible in the API, and how much
 memory a collector needs for a 50,400-device fleet.
 
-Starts its own mosquitto (tests/services.py with the product's broker settings,
-warmnet.broker: persistence saved every 30 s, max_queued_messages 0, inflight 20,000)
+Starts its own mosquitto (testbed/services.py with the product's broker settings,
+broker: persistence saved every 30 s, max_queued_messages 0, inflight 20,000)
 and influxd on free loopback ports in a temporary directory, and measures, on
 synthetic_fleet(3600) (50,400 devices):
 
@@ -43,11 +43,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
-import loadgen  # bench/ is sys.path[0] when this file runs as a script
 
+from bench import loadgen
+from broker import AUTOSAVE_INTERVAL_S
 from collector.service import Collector
 from collector.settings import CollectorSettings
-from warmnet.broker import AUTOSAVE_INTERVAL_S
+from testbed.services import InfluxServer, MosquittoServer, free_port, wait_for
 from warmnet.kinds import DeviceKind
 from warmnet.logs import setup_logging
 from warmnet.messages import parse_telemetry
@@ -57,10 +58,6 @@ from warmnet.settings import MqttUrl
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-# tests/ holds the server helpers; appended (not prepended) so that its test folders
-# (tests/collector, tests/api) never shadow the real packages.
-sys.path.append(str(ROOT / "tests"))
-from services import InfluxServer, MosquittoServer, free_port, wait_for  # noqa: E402
 
 PY = sys.executable
 STATIONS = 3600

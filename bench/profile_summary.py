@@ -18,7 +18,7 @@ _LINE = re.compile(r" \(([^)]*?):\d+\)$")
 
 
 def function(frame: str) -> str:
-    """`Pipeline.run (collector/pipeline.py:160)` -> `Pipeline.run (collector/pipeline.py)`."""
+    """`Pipeline.run (collector/ingest/pipeline.py:160)` -> the same without the line."""
     return _LINE.sub(r" (\1)", frame)
 
 

@@ -11,30 +11,30 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from collector.alert_series import AlertSeriesSink
-from collector.alert_store_sink import AlertStoreSink, StoreFeed
-from collector.alerting import AlertEngineRunner
+from alertstore import AlertStore
 from collector.alerts import EventInput, GatewayInput, Input, TelemetryInput, load_rules
-from collector.availability_publisher import AvailabilityPublisher
-from collector.commands import CommandPublisher
-from collector.deadletter import DeadLetterStore
-from collector.ingest import Accepted, GatewayUpdate
-from collector.live import LiveState
-from collector.metrics import Metrics
-from collector.metrics_http import MetricsServer, serve_metrics
+from collector.alerts.commands import CommandPublisher
+from collector.alerts.runner import AlertEngineRunner
+from collector.alerts.series import AlertSeriesSink
+from collector.alerts.store_sink import AlertStoreSink, StoreFeed
+from collector.availability.live import LiveState
+from collector.availability.publisher import AvailabilityPublisher
+from collector.ingest.classify import Accepted, GatewayUpdate
+from collector.ingest.deadletter import DeadLetterStore
+from collector.ingest.pipeline import Inbound, Pipeline, Stored
+from collector.ingest.points import Point
+from collector.ingest.spill import SqliteSpill
+from collector.metrics.counters import Metrics
+from collector.metrics.http import MetricsServer, serve_metrics
+from collector.metrics.series import SelfMetrics
 from collector.notify import Notifier, load_targets
-from collector.pipeline import Inbound, Pipeline, Stored
-from collector.points import Point
 from collector.precedence import Precedence
-from collector.selfmetrics import SelfMetrics
 from collector.settings import CollectorSettings
 from collector.sharding import owned_stations, subscriptions
-from collector.spill import SqliteSpill
 from collector.stores.base import StoreUnavailableError, TimeSeriesStore
 from collector.stores.influx import InfluxV1Store
 from collector.stores.sqlite import SqliteStore
 from warmnet import memory
-from warmnet.alertstore import AlertStore
 from warmnet.clock import Clock, SystemClock, clock_from_env
 from warmnet.kinds import DeviceKind
 from warmnet.mqtt import ConnectError, connect, new_client

@@ -78,7 +78,7 @@ class CollectorSettings(CommonSettings):
         description="every station's availability is recomputed once per this period (spread "
         "over it) and republished if anything changed (also times only) or to keep it fresh",
     )
-    # -- self-metrics (collector/metrics_http.py, collector/selfmetrics.py)
+    # -- self-metrics (collector/metrics/http.py, collector/metrics/series.py)
     metrics_port: int | None = Field(
         default=9108,
         ge=0,

@@ -33,11 +33,14 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 
-from gateway.downlink import DeviceControl
-from gateway.outbox_sqlite import SqliteOutbox
-from gateway.service import Gateway
-from gateway.settings import GatewaySettings
-from gateway.uplink import ClientFactory, make_client
+from gateway import (
+    ClientFactory,
+    DeviceControl,
+    Gateway,
+    GatewaySettings,
+    SqliteOutbox,
+    make_client,
+)
 from simulators.fault_types import ClockSkew, Duplicates, GatewayCrash, Malformed, Partition
 from simulators.faults import Window
 from simulators.misbehave import DuplicatePolicy, encode_telemetry, garbage

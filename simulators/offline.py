@@ -12,7 +12,7 @@ collector's own classification and alert engine with `at_ms` as "now":
 
     player = OfflinePlayer(load_scenario("outlet-thermal-runaway", fleet), fleet)
     for d in player.run():
-        outcome = classify(d.topic, d.payload, fleet)   # collector.ingest
+        outcome = classify(d.topic, d.payload, fleet)   # collector.ingest.classify
         ...                                             # evaluate(rules, ..., d.at_ms)
         player.command("wmq-01", "outlet-03", CommandName.CUT_POWER)  # an alert action
 

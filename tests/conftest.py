@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from services import InfluxServer, MosquittoServer
+
+from testbed.services import InfluxServer, MosquittoServer
 
 
 @pytest.fixture(autouse=True)

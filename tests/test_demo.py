@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from services import free_port, wait_for
+
+from testbed.services import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def test_demo_serves_every_station_live_and_stops_cleanly(broker: str, tmp_path:
             [
                 sys.executable,
                 "-m",
-                "warmnet",
+                "launcher",
                 "demo",
                 "--broker",
                 broker,

@@ -13,18 +13,18 @@ import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
-from services import InfluxServer, MosquittoServer, clear_session, free_port, wait_for
 
 from api.app import create_app
 from api.live import LiveAvailability, MqttAvailabilityFeed
 from api.settings import ApiSettings
+from broker import run_amqtt
 from collector.service import Collector
 from collector.settings import CollectorSettings
 from collector.stores.sqlite import SqliteStore
 from simulators.runner import run
 from simulators.sink import MqttSink, ReadingSink
+from testbed.services import InfluxServer, MosquittoServer, clear_session, free_port, wait_for
 from warmnet import topics
-from warmnet.broker import run_amqtt
 from warmnet.clock import SimulatedClock
 from warmnet.registry import load_fleet
 

@@ -10,7 +10,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from services import InfluxServer, MosquittoServer, wait_for
+
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from alertstore import AlertRecord, Severity, Status
 from api.access import CrewDep
 from api.crew_schemas import (
     AckRequest,
@@ -20,7 +21,6 @@ from api.crew_schemas import (
 from api.deps import AlertsDep, ClockDep, FleetDep, TelemetryDep
 from api.schemas import ErrorBody
 from api.telemetry import RecentTelemetry, TelemetryError
-from warmnet.alertstore import AlertRecord, Severity, Status
 from warmnet.ids import ID_PATTERN
 from warmnet.kinds import DeviceKind
 from warmnet.registry import Fleet

@@ -14,11 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from alertstore import ReportLimits
 from api.access import OperatorDep
 from api.crew_schemas import ReportAccepted, ReportCreate, ReportPublic
 from api.deps import AlertsDep, ClockDep, ContextDep, FleetDep, SettingsDep
 from api.schemas import ErrorBody
-from warmnet.alertstore import ReportLimits
 from warmnet.ids import ID_PATTERN
 
 router = APIRouter(tags=["reports"])

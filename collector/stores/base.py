@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol
 
-from collector.points import Point
+from collector.ingest.points import Point
 
 
 class StoreUnavailableError(Exception):

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from collector.points import Point, encode
+from collector.ingest.points import Point, encode
 from collector.stores.base import StoreRejectedError, StoreUnavailableError
 
 log = logging.getLogger(__name__)

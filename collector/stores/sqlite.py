@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collector.points import Point
+from collector.ingest.points import Point
 from collector.stores.base import StoreUnavailableError
 
 SCHEMA = """

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alertstore_support import ALERT, T0, Engine
 
-from warmnet.alertstore import AlertStore, Recorded
+from alertstore import AlertStore, Recorded
 from warmnet.clock import FakeClock
 
 

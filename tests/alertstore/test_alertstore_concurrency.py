@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alertstore_support import ALERT, T0, Engine
 
-from warmnet.alertstore import (
+from alertstore import (
     AlertStore,
     EngineRecord,
     InvalidTransitionError,
@@ -92,7 +92,7 @@ def test_threads_on_two_connections_lose_nothing(db_path: Path, clock: FakeClock
 
 CHILD = """
 import sys
-from warmnet.alertstore import AlertStore, EngineRecord
+from alertstore import AlertStore, EngineRecord
 path, n = sys.argv[1], int(sys.argv[2])
 with AlertStore(path) as store:
     for i in range(n):

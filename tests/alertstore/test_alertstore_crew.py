@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alertstore_support import ALERT, T0, Engine
 
-from warmnet.alertstore import (
+from alertstore import (
     Action,
     AlertStore,
     InvalidTransitionError,

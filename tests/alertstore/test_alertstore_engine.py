@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alertstore_support import ALERT, T0, Engine
 
-from warmnet.alertstore import (
+from alertstore import (
     SYSTEM,
     Action,
     AlertStore,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from alertstore_support import T0
 
+from alertstore import REPORT_CATEGORIES, AlertStore, RateLimitedError, ReportLimits
 from collector.alerts import load_rules
 from collector.alerts.rules import RiderReportRule
-from warmnet.alertstore import REPORT_CATEGORIES, AlertStore, RateLimitedError, ReportLimits
 
 
 def test_add_and_take_in_order(store: AlertStore) -> None:

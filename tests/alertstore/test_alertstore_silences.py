@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alertstore_support import ALERT, T0, Engine
 
-from warmnet.alertstore import AlertStore, InvalidTransitionError, NotFoundError
+from alertstore import AlertStore, InvalidTransitionError, NotFoundError
 from warmnet.clock import FakeClock
 
 HOUR = 3_600_000

@@ -5,6 +5,7 @@ wiring is tested with the collector; this pins the contract between the two.)"""
 
 from __future__ import annotations
 
+from alertstore import AlertStore, EngineRecord, Status
 from collector.alerts import (
     AlertKey,
     EngineState,
@@ -16,7 +17,6 @@ from collector.alerts import (
     evaluate,
     load_rules,
 )
-from warmnet.alertstore import AlertStore, EngineRecord, Status
 from warmnet.clock import FakeClock
 from warmnet.registry import load_fleet
 

@@ -11,12 +11,12 @@ import pytest
 from crew_support import CREW_TOKEN, OPERATOR_TOKEN, Fire
 from fastapi.testclient import TestClient
 
+from alertstore import AlertStore
 from api.app import create_app
 from api.auth import hash_token
 from api.live import LiveAvailability
 from api.settings import ApiSettings
 from api.telemetry import SqliteRecentTelemetry
-from warmnet.alertstore import AlertStore
 from warmnet.clock import FakeClock
 from warmnet.kinds import DeviceKind, DeviceStatus
 from warmnet.messages import DeviceAvailability, KindCounts, StationAvailability

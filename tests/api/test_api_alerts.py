@@ -8,12 +8,12 @@ from pathlib import Path
 from crew_support import CREW, OPERATOR, Fire
 from fastapi.testclient import TestClient
 
+from alertstore import AlertStore
 from api.app import create_app
 from api.live import LiveAvailability
 from api.settings import ApiSettings
-from collector.points import Point
+from collector.ingest.points import Point
 from collector.stores.sqlite import SqliteStore
-from warmnet.alertstore import AlertStore
 from warmnet.clock import FakeClock
 from warmnet.registry import Fleet
 

@@ -11,12 +11,12 @@ from crew_support import CREW, OPERATOR, Fire
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from alertstore import AlertStore, Status
 from api import tokens_cli
 from api.app import create_app
 from api.auth import DEMO_TOKENS, Role, TokenConfigError, build_table, hash_token, new_token
 from api.live import LiveAvailability
 from api.settings import ApiSettings
-from warmnet.alertstore import AlertStore, Status
 from warmnet.clock import FakeClock
 from warmnet.registry import Fleet
 

@@ -15,12 +15,12 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
-from services import MosquittoServer, free_port, wait_for
 
 from api.app import create_app
 from api.live import LiveAvailability, MqttAvailabilityFeed
 from api.server import serve
 from api.settings import ApiSettings
+from testbed.services import MosquittoServer, free_port, wait_for
 from warmnet import topics
 from warmnet.kinds import DeviceKind, DeviceStatus
 from warmnet.messages import DeviceAvailability, KindCounts, StationAvailability, dump_json

@@ -7,10 +7,10 @@ import pytest
 from crew_support import CREW, OPERATOR
 from fastapi.testclient import TestClient
 
+from alertstore import AlertStore
 from api.app import create_app
 from api.live import LiveAvailability
 from api.settings import ApiSettings
-from warmnet.alertstore import AlertStore
 from warmnet.clock import FakeClock
 from warmnet.registry import Fleet, parse_fleet
 

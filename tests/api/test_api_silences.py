@@ -9,7 +9,7 @@ import pytest
 from crew_support import CREW, OPERATOR, Fire
 from fastapi.testclient import TestClient
 
-from warmnet.alertstore import AlertStore
+from alertstore import AlertStore
 from warmnet.clock import FakeClock
 
 HOUR_S = 3600

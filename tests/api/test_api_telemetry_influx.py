@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from services import InfluxServer
 
 from api.telemetry import InfluxRecentTelemetry, TelemetryError
+from testbed.services import InfluxServer
 from warmnet.kinds import DeviceKind
 
 pytestmark = pytest.mark.integration

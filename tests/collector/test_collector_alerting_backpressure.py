@@ -8,11 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services import wait_for
-
-from collector.alerting import AlertEngineRunner, parse_saved
 from collector.alerts import TelemetryInput, Tick, load_rules
-from collector.metrics import Metrics
+from collector.alerts.runner import AlertEngineRunner, parse_saved
+from collector.metrics.counters import Metrics
+from testbed.services import wait_for
 from warmnet.clock import FakeClock
 from warmnet.kinds import DeviceKind
 from warmnet.messages import MicrowaveTelemetry

@@ -13,13 +13,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
-from collector.alerting import parse_saved
+from alertstore import AlertStore
+from collector.alerts.runner import parse_saved
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, clear_session, wait_for
 from warmnet import topics
-from warmnet.alertstore import AlertStore
 from warmnet.registry import load_fleet
 
 pytestmark = pytest.mark.integration

@@ -5,10 +5,10 @@ import random
 from typing import Any
 
 import pytest
-from availability_reference import random_reading, reference_summarize
 
-from collector.availability import Layout, Visible, encode, summarize, summary_dict, visible
-from collector.live import DeviceLive, LiveState, StationLive
+from collector.availability.live import DeviceLive, LiveState, StationLive
+from collector.availability.summary import Layout, Visible, encode, summarize, summary_dict, visible
+from testbed.availability_reference import random_reading, reference_summarize
 from warmnet.kinds import DeviceKind, DeviceStatus
 from warmnet.messages import (
     ChargingOutletTelemetry,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from collector.availability_publisher import AvailabilityPublisher, Silences
-from collector.live import LiveState
-from collector.metrics import Metrics
+from collector.availability.live import LiveState
+from collector.availability.publisher import AvailabilityPublisher, Silences
+from collector.metrics.counters import Metrics
 from warmnet import topics
 from warmnet.kinds import DeviceKind
 from warmnet.messages import (

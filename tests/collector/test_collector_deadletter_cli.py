@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.deadletter import (
+from collector.ingest.deadletter import (
     MAX_RAW_BYTES,
     DeadLetter,
     DeadLetterStore,
     DeadLetterStoreError,
 )
-from warmnet.cli import main
+from launcher.cli import main
 
 TS = 1_767_225_600_123  # 2026-01-01T00:00:00.123Z
 TOPIC = "warm/v1/wmq-01/outlet-01/telemetry"

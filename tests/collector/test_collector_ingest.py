@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from collector.ingest import Accepted, AcceptedEvent, GatewayUpdate, Rejected, classify
+from collector.ingest.classify import Accepted, AcceptedEvent, GatewayUpdate, Rejected, classify
 from warmnet import topics
 from warmnet.kinds import DeviceKind
 from warmnet.messages import GatewayState, MicrowaveTelemetry

@@ -9,11 +9,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
 from collector.service import Collector, CollectorFailedError, supervise
 from collector.settings import CollectorSettings
 from collector.stores.sqlite import SqliteStore
+from testbed.services import InfluxServer, MosquittoServer, clear_session, wait_for
 from warmnet import topics
 from warmnet.registry import Fleet, load_fleet
 

@@ -4,7 +4,7 @@ see of the reading is kept."""
 
 import pytest
 
-from collector.live import DeviceLive, LiveState
+from collector.availability.live import DeviceLive, LiveState
 from warmnet.kinds import DeviceKind, DeviceStatus
 from warmnet.messages import (
     GatewayState,

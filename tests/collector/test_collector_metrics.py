@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from collector.metrics import BUCKETS, DEFAULT_BUCKETS, Metrics
+from collector.metrics.counters import BUCKETS, DEFAULT_BUCKETS, Metrics
 
 # --- counters ------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ def test_a_failing_gauge_callback_is_left_out_and_logged_once(
     m.gauge_fn("broken", lambda: 1 / 0)
     m.gauge_fn("fine", lambda: 2)
 
-    with caplog.at_level(logging.WARNING, logger="collector.metrics"):
+    with caplog.at_level(logging.WARNING, logger="collector.metrics.counters"):
         assert m.gauges() == {"fine": 2}
         assert m.gauges() == {"fine": 2}
 

@@ -8,8 +8,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from collector.metrics import Metrics
-from collector.metrics_http import MetricsServer, metrics_registry, serve_metrics
+from collector.metrics.counters import Metrics
+from collector.metrics.http import MetricsServer, metrics_registry, serve_metrics
 
 
 def scrape(server: MetricsServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from services import wait_for
 
-from collector.deadletter import DeadLetterStore
-from collector.live import LiveState
-from collector.metrics import Metrics
-from collector.pipeline import Inbound, Pipeline
-from collector.points import Point
-from collector.spill import MemorySpill, Origin, SpillFullError
+from collector.availability.live import LiveState
+from collector.ingest.deadletter import DeadLetterStore
+from collector.ingest.pipeline import Inbound, Pipeline
+from collector.ingest.points import Point
+from collector.ingest.spill import MemorySpill, Origin, SpillFullError
+from collector.metrics.counters import Metrics
 from collector.stores.base import StoreRejectedError, StoreUnavailableError
+from testbed.services import wait_for
 from warmnet import topics
 from warmnet.registry import load_fleet
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from collector.points import FieldValue, Point, encode, from_event, from_telemetry, line
+from collector.ingest.points import FieldValue, Point, encode, from_event, from_telemetry, line
 from warmnet.kinds import DeviceKind
 from warmnet.messages import (
     ChargingOutletTelemetry,

@@ -4,9 +4,8 @@ then (bounded, so that a stuck tick cannot stop alerting)."""
 import threading
 import time
 
-from services import wait_for
-
 from collector.precedence import Precedence
+from testbed.services import wait_for
 
 
 def test_a_checkpoint_passes_at_once_when_nothing_urgent_runs() -> None:

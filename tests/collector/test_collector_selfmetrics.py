@@ -4,12 +4,12 @@ import threading
 from collections.abc import Sequence
 
 import pytest
-from services import wait_for
 
-from collector.metrics import Metrics
-from collector.points import Point, line
-from collector.selfmetrics import MEASUREMENT, SelfMetrics
+from collector.ingest.points import Point, line
+from collector.metrics.counters import Metrics
+from collector.metrics.series import MEASUREMENT, SelfMetrics
 from collector.stores.base import StoreUnavailableError
+from testbed.services import wait_for
 from warmnet.clock import FakeClock
 
 

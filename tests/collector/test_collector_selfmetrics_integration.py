@@ -11,10 +11,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
-from services import InfluxServer, MosquittoServer, clear_session, wait_for
 
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, clear_session, wait_for
 from warmnet import topics
 from warmnet.registry import load_fleet
 

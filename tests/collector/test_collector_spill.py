@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.points import Point
-from collector.spill import (
+from collector.ingest.points import Point
+from collector.ingest.spill import (
     ORIGIN_PAYLOAD_BYTES,
     MemorySpill,
     Origin,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.deadletter import MAX_RAW_BYTES, DeadLetter, DeadLetterStore
-from collector.points import FieldValue, Point, from_telemetry
+from collector.ingest.deadletter import MAX_RAW_BYTES, DeadLetter, DeadLetterStore
+from collector.ingest.points import FieldValue, Point, from_telemetry
 from collector.stores.sqlite import SqliteStore
 from warmnet.kinds import DeviceKind
 from warmnet.messages import MicrowaveTelemetry

@@ -21,10 +21,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from services import InfluxServer, clear_session, wait_for
 
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, clear_session, wait_for
 from warmnet import topics
 from warmnet.kinds import DeviceKind
 from warmnet.registry import Fleet

@@ -5,7 +5,6 @@ themselves, and nothing published is lost."""
 from pathlib import Path
 
 import pytest
-from services import InfluxServer, MosquittoServer, wait_for
 from steady import (
     SteadyPublisher,
     check_exactly_once,
@@ -16,6 +15,7 @@ from steady import (
 )
 
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 from warmnet.registry import load_fleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]

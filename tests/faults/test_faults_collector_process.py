@@ -1,4 +1,4 @@
-"""The collector as a real process (`python -m warmnet collector`), killed with SIGKILL
+"""The collector as a real process (`python -m launcher collector`), killed with SIGKILL
 or stopped with SIGTERM mid-stream (also while InfluxDB is down or hanging), then
 started again under the same client id (the persistent session): nothing published is
 lost. The SIGKILLed run's counters die with it, so duplicates cannot be counted here;
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import InfluxServer, MosquittoServer, clear_session, free_port, wait_for
 from steady import (
     SteadyPublisher,
     check_exactly_once,
@@ -25,7 +24,8 @@ from steady import (
     stored_points,
 )
 
-from collector.spill import SqliteSpill
+from collector.ingest.spill import SqliteSpill
+from testbed.services import InfluxServer, MosquittoServer, clear_session, free_port, wait_for
 from warmnet.registry import load_fleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -42,7 +42,7 @@ class CollectorDidNotStartError(AssertionError):
 
 
 class CollectorProcess:
-    """One `python -m warmnet collector` run, logging JSON lines to `log_path`."""
+    """One `python -m launcher collector` run, logging JSON lines to `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
@@ -52,7 +52,7 @@ class CollectorProcess:
     def start(self) -> "CollectorProcess":
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "warmnet", "collector"],
+                [sys.executable, "-m", "launcher", "collector"],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from services import InfluxServer, MosquittoServer, wait_for
 from steady import (
     Device,
     Garbage,
@@ -22,6 +21,7 @@ from steady import (
 )
 
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 from warmnet import topics
 from warmnet.kinds import DeviceKind
 from warmnet.registry import load_fleet

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from services import InfluxServer, MosquittoServer, wait_for
 from steady import (
     SteadyPublisher,
     check_exactly_once,
@@ -19,6 +18,7 @@ from steady import (
 )
 
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 from warmnet.registry import load_fleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]

@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from services import InfluxServer, MosquittoServer, wait_for
 from steady import (
     SteadyPublisher,
     check_exactly_once,
@@ -18,6 +17,7 @@ from steady import (
 
 from collector.settings import CollectorSettings
 from collector.sharding import shard_of
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 from warmnet.registry import load_fleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]

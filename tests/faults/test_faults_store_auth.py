@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from services import InfluxServer, MosquittoServer, wait_for
 from steady import (
     SteadyPublisher,
     check_exactly_once,
@@ -23,6 +22,7 @@ from steady import (
 )
 
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 from warmnet.registry import load_fleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]

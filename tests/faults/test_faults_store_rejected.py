@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import InfluxServer, MosquittoServer, wait_for
 from steady import (
     Device,
     SteadyPublisher,
@@ -24,6 +23,7 @@ from steady import (
 )
 
 from collector.settings import CollectorSettings
+from testbed.services import InfluxServer, MosquittoServer, wait_for
 from warmnet import topics
 from warmnet.registry import load_fleet
 

@@ -14,12 +14,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from services import wait_for
 
 from collector.service import Collector
 from collector.settings import CollectorSettings
 from collector.stores.sqlite import SqliteStore
 from gateway.service import Gateway
+from testbed.services import wait_for
 from warmnet.kinds import DeviceKind
 from warmnet.messages import GatewayStatus, parse_gateway_status
 from warmnet.registry import DeviceSpec, Fleet, load_fleet, parse_fleet

@@ -25,13 +25,13 @@ from gateway_support import (
     stored_rows,
     unique_fleet,
 )
-from services import MosquittoServer, wait_for
 from tcpproxy import TcpProxy
 
-from collector.availability import summarize
-from collector.live import LiveState
+from collector.availability.live import LiveState
+from collector.availability.summary import summarize
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
+from testbed.services import MosquittoServer, wait_for
 from warmnet import topics
 from warmnet.messages import GatewayState, parse_gateway_status
 

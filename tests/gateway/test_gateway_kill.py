@@ -1,4 +1,4 @@
-"""kill -9 of the gateway process (`python -m warmnet gateway --station ...`, its
+"""kill -9 of the gateway process (`python -m launcher gateway --station ...`, its
 devices simulated in-process) during an uplink partition, then a restart: nothing the
 outbox had accepted is lost, seq continues without gap or reuse, and a real collector
 stores every (device, seq) exactly once."""
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from gateway_support import Recorder, running_collector, stored_rows, unique_fleet, write_registry
-from services import MosquittoServer, wait_for
 from tcpproxy import TcpProxy
 
+from testbed.services import MosquittoServer, wait_for
 from warmnet import topics
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -47,7 +47,7 @@ def gateway_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "warmnet", "gateway", "--station", station],
+            [sys.executable, "-m", "launcher", "gateway", "--station", station],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

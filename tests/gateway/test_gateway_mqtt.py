@@ -15,13 +15,13 @@ from gateway_support import (
     retained,
     unique_fleet,
 )
-from services import MosquittoServer, wait_for
 
 from gateway.downlink import MemoryDeviceControl
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from gateway.sink import gateway_sink_factory
 from simulators.runner import run
+from testbed.services import MosquittoServer, wait_for
 from warmnet import topics
 from warmnet.clock import SimulatedClock
 from warmnet.kinds import DeviceKind

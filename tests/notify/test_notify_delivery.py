@@ -8,9 +8,9 @@ from dataclasses import asdict
 
 import pytest
 from notify_support import Receiver, config, note
-from services import free_port, wait_for
 
 from collector.notify import Event, Notifier
+from testbed.services import free_port, wait_for
 
 WECOM_PATH, WECOM_QUERY = "/cgi-bin/webhook/send", "key=k-1"
 DING_PATH, DING_QUERY = "/robot/send", "access_token=tok-1"

@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 import pytest
 from notify_support import Receiver, config, note
-from services import wait_for
 
 from collector.notify import Event, Notifier, Severity
 from collector.notify.limits import SubjectGate, WindowLimiter
+from testbed.services import wait_for
 from warmnet.clock import FakeClock
 
 

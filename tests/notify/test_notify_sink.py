@@ -2,10 +2,10 @@
 from the rules; suppress/unsuppress/action are not news; silenced alerts are marked."""
 
 from notify_support import AT_MS, Receiver, config
-from services import wait_for
 
 from collector.alerts import AlertKey, Severity, Transition, TransitionKind, load_rules
 from collector.notify import Event, Notification, Notifier, NotifySink, titles_from_rules
+from testbed.services import wait_for
 from warmnet.messages import CommandName
 from warmnet.registry import load_fleet
 

@@ -25,7 +25,7 @@ from collector.alerts import (
     evaluate,
     load_rules,
 )
-from collector.ingest import Accepted, AcceptedEvent, GatewayUpdate, Rejected, classify
+from collector.ingest.classify import Accepted, AcceptedEvent, GatewayUpdate, Rejected, classify
 from simulators.expect import AlertMatch
 from simulators.offline import Delivery, OfflinePlayer
 from simulators.scenario import Scenario

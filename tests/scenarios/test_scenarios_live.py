@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from scenario_support import Recorder, clear_retained, renamed_fleet
-from services import MosquittoServer, clear_session, wait_for
 
+from alertstore import AlertStore
 from collector.alerts import Transition, TransitionKind
 from collector.service import Collector
 from collector.settings import CollectorSettings
@@ -19,8 +19,8 @@ from simulators.gateways import GatewayFleet, GatewayOptions
 from simulators.runner import RunStats, drive, make_stations
 from simulators.scenario import Scenario, parse_scenario
 from simulators.sink import parse_mqtt_url
+from testbed.services import MosquittoServer, clear_session, wait_for
 from warmnet import topics
-from warmnet.alertstore import AlertStore
 from warmnet.clock import SimulatedClock
 from warmnet.mqtt import connect, new_client
 from warmnet.registry import Fleet

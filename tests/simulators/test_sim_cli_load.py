@@ -8,12 +8,12 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from services import MosquittoServer, wait_for
 from sim_support import Recorder
 
+from launcher.cli import main
 from simulators.load import load_fleet_for, run_load, write_registry
 from simulators.scenario import list_scenarios
-from warmnet.cli import main
+from testbed.services import MosquittoServer, wait_for
 from warmnet.messages import parse_telemetry
 from warmnet.registry import load_fleet
 

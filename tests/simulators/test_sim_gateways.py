@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import MosquittoServer, wait_for
 from sim_support import Recorder, clear_retained
 
 from simulators.gateways import GatewayFleet, GatewayOptions
@@ -15,6 +14,7 @@ from simulators.models import ChargingOutletModel
 from simulators.runner import RunStats, drive, make_stations
 from simulators.scenario import parse_scenario
 from simulators.sink import parse_mqtt_url
+from testbed.services import MosquittoServer, wait_for
 from warmnet import topics
 from warmnet.clock import SimulatedClock
 from warmnet.messages import CommandName, DeviceCommand, dump_json

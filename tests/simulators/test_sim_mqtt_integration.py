@@ -8,10 +8,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from services import MosquittoServer, wait_for
 
 from simulators.runner import RunStats, run
 from simulators.sink import MqttSink, ReadingSink, parse_mqtt_url
+from testbed.services import MosquittoServer, wait_for
 from warmnet import topics
 from warmnet.clock import SimulatedClock
 from warmnet.mqtt import connect, new_client

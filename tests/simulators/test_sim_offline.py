@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 from typing import Any
 
-from collector.ingest import Rejected, classify
+from collector.ingest.classify import Rejected, classify
 from simulators.offline import Delivery, OfflinePlayer
 from simulators.scenario import load_scenario, parse_scenario
 from warmnet.messages import CommandName

@@ -12,8 +12,8 @@ from warmnet.logs import JsonFormatter, KeyValueFormatter, setup_logging
 
 
 def record(**extra: object) -> logging.LogRecord:
-    return logging.getLogger("collector.ingest").makeRecord(
-        "collector.ingest",
+    return logging.getLogger("collector.ingest.classify").makeRecord(
+        "collector.ingest.classify",
         logging.WARNING,
         __file__,
         1,
@@ -28,7 +28,7 @@ def test_key_value_lines_append_the_context() -> None:
     text = KeyValueFormatter().format(record(station="wmq-01", device="outlet-01"))
 
     assert "WARNING" in text
-    assert "collector.ingest: rejected payload" in text
+    assert "collector.ingest.classify: rejected payload" in text
     assert text.endswith(" station=wmq-01 device=outlet-01")
 
 
@@ -42,7 +42,7 @@ def test_json_lines_are_one_object_with_the_context() -> None:
     obj = json.loads(text)
     assert "\n" not in text
     assert obj["level"] == "WARNING"
-    assert obj["logger"] == "collector.ingest"
+    assert obj["logger"] == "collector.ingest.classify"
     assert obj["msg"] == "rejected payload"
     assert (obj["station"], obj["reason"], obj["size"]) == ("wmq-01", "schema", 5000)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from warmnet import cli
+from launcher import cli
 from warmnet.kinds import DeviceKind
 from warmnet.registry import (
     Fleet,

@@ -1,3 +1,0 @@
-from warmnet.cli import main
-
-raise SystemExit(main())
