@@ -20,13 +20,13 @@ from alertstore.model import (
     Recorded,
     ReportLimits,
     RiderReport,
-    Severity,
     Silence,
     Status,
     StoreUnavailableError,
     Value,
 )
 from alertstore.store import AlertStore
+from warmnet.severity import Severity
 
 __all__ = [
     "DEFAULT_ALERT_DB",

@@ -9,6 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from warmnet.severity import Severity
+
 # What an alert carries for crews: a temperature, a state, a fault code, a count.
 Value = bool | int | float | str | None
 
@@ -21,14 +23,6 @@ class Status(StrEnum):
     FIRING = "firing"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-    WARNING = "warning"
-    INFO = "info"
 
 
 class EngineKind(StrEnum):

@@ -6,15 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from alertstore.model import (
-    Action,
-    AlertDetail,
-    AlertRecord,
-    HistoryEntry,
-    Severity,
-    Status,
-    Value,
-)
+from alertstore.model import Action, AlertDetail, AlertRecord, HistoryEntry, Status, Value
+from warmnet.severity import Severity
 
 MAX_LIMIT = 1000
 

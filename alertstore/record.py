@@ -13,17 +13,10 @@ import sqlite3
 from dataclasses import replace
 
 from alertstore import silences
-from alertstore.model import (
-    SYSTEM,
-    Action,
-    EngineKind,
-    EngineRecord,
-    Recorded,
-    Severity,
-    Status,
-)
+from alertstore.model import SYSTEM, Action, EngineKind, EngineRecord, Recorded, Status
 from alertstore.queries import add_history, alert_row, dump_value
 from warmnet.ids import check_id
+from warmnet.severity import Severity
 
 ENGINE = "engine"
 MAX_DETAIL = 500

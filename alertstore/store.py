@@ -21,12 +21,12 @@ from alertstore.model import (
     Recorded,
     ReportLimits,
     RiderReport,
-    Severity,
     Silence,
     Value,
 )
 from warmnet.clock import Clock, SystemClock
 from warmnet.ids import check_id
+from warmnet.severity import Severity
 
 
 class AlertStore:

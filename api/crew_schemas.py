@@ -11,11 +11,11 @@ from alertstore import (
     AlertRecord,
     HistoryEntry,
     RiderReport,
-    Severity,
     Silence,
     Status,
 )
 from warmnet.ids import Id
+from warmnet.severity import Severity
 
 Scalar = bool | int | float | str | None
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from alertstore import AlertRecord, Severity, Status
+from alertstore import AlertRecord, Status
 from api.access import CrewDep
 from api.crew_schemas import (
     AckRequest,
@@ -24,6 +24,7 @@ from api.telemetry import RecentTelemetry, TelemetryError
 from warmnet.ids import ID_PATTERN
 from warmnet.kinds import DeviceKind
 from warmnet.registry import Fleet
+from warmnet.severity import Severity
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ from collector.alerts.model import (
     GatewayInput,
     Input,
     RiderReportInput,
-    Severity,
     Subject,
     TelemetryInput,
     Tick,
@@ -21,6 +20,7 @@ from collector.alerts.model import (
 )
 from collector.alerts.rules import Rule, RulesError, RuleSet, load_rules, parse_rules
 from collector.alerts.state import Alert, EngineState, StateError
+from warmnet.severity import Severity
 
 __all__ = [
     "Alert",

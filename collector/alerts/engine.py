@@ -19,7 +19,6 @@ from collector.alerts.model import (
     GatewayInput,
     Input,
     RiderReportInput,
-    Severity,
     Subject,
     TelemetryInput,
     Tick,
@@ -48,6 +47,7 @@ from collector.alerts.state import (
 from collector.alerts.topology import evaluate_station
 from warmnet.messages import GatewayState, GatewayStatus, supersedes
 from warmnet.registry import DeviceSpec, Fleet
+from warmnet.severity import Severity
 
 # Holding a condition needs evidence: a gap of this many reporting intervals in a
 # device's data restarts threshold, rate and stuck durations.

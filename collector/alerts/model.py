@@ -9,18 +9,11 @@ from enum import StrEnum
 
 from warmnet.kinds import DeviceKind
 from warmnet.messages import CommandName, DeviceEvent, GatewayStatus, Telemetry
+from warmnet.severity import Severity
 
 # A value an alert carries for crews: a temperature, a state, a fault code, a count.
 # (int listed apart from float so that counts survive a JSON round trip as ints.)
 Value = bool | int | float | str | None
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-    WARNING = "warning"
-    INFO = "info"
 
 
 class Subject(StrEnum):

@@ -22,9 +22,10 @@ from pydantic import (
 )
 
 from collector.alerts.fields import Condition, check_value, numeric_field, parse_condition
-from collector.alerts.model import Severity, Subject
+from collector.alerts.model import Subject
 from warmnet.kinds import DeviceKind
 from warmnet.messages import CommandName, GatewayState
+from warmnet.severity import Severity
 
 DEFAULT_RULES = "rules.yaml"  # beside the collector package
 T = TypeVar("T")

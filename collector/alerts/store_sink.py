@@ -12,15 +12,9 @@ from collections.abc import Sequence
 from alertstore import AlertStore, EngineRecord, ManualAction
 from collector.alerts import AlertKey, Input, RiderReportInput, RuleSet, Transition, TransitionKind
 from collector.alerts.runner import AlertEngineRunner
-from collector.notify import (
-    Event,
-    Notification,
-    Notifier,
-    Severity,
-    from_transition,
-    titles_from_rules,
-)
+from collector.notify import Event, Notification, Notifier, from_transition, titles_from_rules
 from warmnet.registry import Fleet
+from warmnet.severity import Severity
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ notifier.stats(); notifier.stop(timeout=5.0)
 ```
 """
 
-from collector.notify.model import Event, Notification, Severity, Value
+from collector.notify.model import Event, Notification, Value
 from collector.notify.notifier import Notifier, NotifierStats, TargetStats
 from collector.notify.sink import NotifySink, from_transition, titles_from_rules
 from collector.notify.targets import (
@@ -20,6 +20,7 @@ from collector.notify.targets import (
     load_targets,
     parse_targets,
 )
+from warmnet.severity import Severity
 
 __all__ = [
     "Event",

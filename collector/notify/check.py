@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from collector.notify.formats import render
-from collector.notify.model import Event, Notification, Severity
+from collector.notify.model import Event, Notification
 from collector.notify.notifier import default_client
 from collector.notify.targets import TargetsError, load_targets
 from collector.notify.transport import post
+from warmnet.severity import Severity
 
 
 def sample_notification(now_ms: int) -> Notification:

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.notify.model import Event, Notification, Severity, Value
+from collector.notify.model import Event, Notification, Value
+from warmnet.severity import Severity
 
 MAX_BYTES = 4096  # WeCom markdown.content limit, UTF-8 bytes
 

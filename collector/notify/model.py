@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from warmnet.severity import Severity
+
 # A value an alert carries for crews: a temperature, a state, a fault code, a count.
 Value = bool | int | float | str | None
 
@@ -21,24 +23,6 @@ class Event(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # a crew member took it
     RESOLVED = "resolved"  # cleared (by itself, or by a crew member: who/note)
     REOPENED = "reopened"  # fired again soon after it resolved: same alert id
-
-
-class Severity(StrEnum):
-    """Same names as the alert rules' severities, most severe first."""
-
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """0 for critical ... 4 for info: lower is more severe."""
-        return _RANK[self]
-
-
-_RANK = {s: i for i, s in enumerate(Severity)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from collector.alerts.model import Transition, TransitionKind
-from collector.notify.model import Event, Notification, Severity
+from collector.notify.model import Event, Notification
 from warmnet.registry import Fleet, Station
+from warmnet.severity import Severity
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from collector.notify.model import Event, Notification, Severity
+from collector.notify.model import Event, Notification
+from warmnet.severity import Severity
 
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"])]
 TargetType = Literal["generic", "wecom", "dingtalk"]

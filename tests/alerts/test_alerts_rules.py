@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from alerts_support import rule, ruleset
 
-from collector.alerts import RulesError, Severity, Subject, load_rules
+from collector.alerts import RulesError, Subject, load_rules
 from collector.alerts.rules import (
     FaultEventRule,
     GatewayOfflineRule,
@@ -17,6 +17,7 @@ from collector.alerts.rules import (
 )
 from warmnet.kinds import DeviceKind
 from warmnet.messages import CommandName
+from warmnet.severity import Severity
 
 
 def test_the_default_rules_file_loads_with_the_safety_rules() -> None:

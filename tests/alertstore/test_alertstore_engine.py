@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 from alertstore_support import ALERT, T0, Engine
 
-from alertstore import (
-    SYSTEM,
-    Action,
-    AlertStore,
-    EngineRecord,
-    Severity,
-    Status,
-)
+from alertstore import SYSTEM, Action, AlertStore, EngineRecord, Status
+from warmnet.severity import Severity
 
 
 def test_fire_creates_an_alert_with_titles_and_history(store: AlertStore, engine: Engine) -> None:

@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from collector.notify import Event, Notification, NotifyConfig, Severity, parse_targets
+from collector.notify import Event, Notification, NotifyConfig, parse_targets
+from warmnet.severity import Severity
 
 # 2026-01-01 00:00:00 UTC = 08:00:00 in Asia/Shanghai
 AT_MS = 1_767_225_600_000

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from notify_support import AT_MS, note
 
-from collector.notify import Event, Notification, Severity
+from collector.notify import Event, Notification
 from collector.notify.formats import (
     MAX_BYTES,
     cut_utf8,
@@ -16,6 +16,7 @@ from collector.notify.formats import (
     local_time,
     wecom_body,
 )
+from warmnet.severity import Severity
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -7,10 +7,11 @@ from dataclasses import asdict
 import pytest
 from notify_support import Receiver, config, note
 
-from collector.notify import Event, Notifier, Severity
+from collector.notify import Event, Notifier
 from collector.notify.limits import SubjectGate, WindowLimiter
 from testbed.services import wait_for
 from warmnet.clock import FakeClock
+from warmnet.severity import Severity
 
 
 def stats_of(notifier: Notifier, target: str) -> dict[str, int]:

@@ -3,11 +3,12 @@ from the rules; suppress/unsuppress/action are not news; silenced alerts are mar
 
 from notify_support import AT_MS, Receiver, config
 
-from collector.alerts import AlertKey, Severity, Transition, TransitionKind, load_rules
+from collector.alerts import AlertKey, Transition, TransitionKind, load_rules
 from collector.notify import Event, Notification, Notifier, NotifySink, titles_from_rules
 from testbed.services import wait_for
 from warmnet.messages import CommandName
 from warmnet.registry import load_fleet
+from warmnet.severity import Severity
 
 FLEET = load_fleet()
 TITLES = titles_from_rules(load_rules().rules)

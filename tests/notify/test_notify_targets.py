@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from notify_support import note
 
-from collector.notify import Event, Severity, TargetsError, load_targets, parse_targets
+from collector.notify import Event, TargetsError, load_targets, parse_targets
 from collector.notify.targets import is_placeholder_url
+from warmnet.severity import Severity
 
 EXAMPLE = Path(__file__).parents[2] / "collector" / "notify" / "targets.example.yaml"
 WECOM = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7aoc-4bc4-97a0-0ec2sifa5aaa"
