@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from simulators.expect import Expect
 from simulators.fault_types import MAIN_SENSOR, Duration, Fault, StuckSensor
+from warmnet.explain import explain
 from warmnet.ids import Id
 from warmnet.messages import TELEMETRY_MODELS
 from warmnet.registry import Fleet
@@ -182,15 +183,5 @@ def parse_scenario(text: str, where: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{where}: invalid scenario:\n{_explain(exc)}") from None
-
-
-def _explain(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors()[:20]:
-        path = ""
-        for part in err["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {path or 'scenario'}: {msg}")
-    return "\n".join(lines)
+        lines = "\n".join(f"  {line}" for line in explain(exc, whole="scenario"))
+        raise ScenarioError(f"{where}: invalid scenario:\n{lines}") from None

@@ -7,6 +7,7 @@ field at fault.
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from functools import cached_property
@@ -19,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from warmnet.explain import explain
 from warmnet.ids import Id
 from warmnet.kinds import DeviceKind
 
@@ -254,18 +256,16 @@ def parse_fleet(data: Any, where: str = "registry") -> Fleet:
 
 
 def _explain(exc: ValidationError, data: Any) -> str:
-    lines = []
-    for err in exc.errors()[:20]:
-        loc = list(err["loc"])
+    def by_id(loc: Sequence[int | str]) -> Sequence[int | str]:
         # Name stations by id rather than list index: "stations[wmq-07].lat".
         if len(loc) >= 2 and loc[0] == "stations" and isinstance(loc[1], int):
             try:
-                loc[1] = f"[{data['stations'][loc[1]]['id']}]"
+                return ["stations", f"[{data['stations'][loc[1]]['id']}]", *loc[2:]]
             except (KeyError, IndexError, TypeError):
-                loc[1] = f"[{loc[1]}]"
-        path = ".".join(str(p) for p in loc).replace(".[", "[")
-        lines.append(f"  {path or 'registry'}: {err['msg']}")
-    return "\n".join(lines)
+                pass
+        return loc
+
+    return "\n".join(f"  {line}" for line in explain(exc, whole="registry", rename=by_id))
 
 
 def synthetic_fleet(

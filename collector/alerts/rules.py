@@ -4,7 +4,7 @@ Each rule has a `type`; the types and their fields are below. Errors name the ru
 and the field at fault, so a bad edit fails at start-up with a readable message.
 """
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -20,9 +20,11 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from collector.alerts.fields import Condition, check_value, numeric_field, parse_condition
 from collector.alerts.model import Subject
+from warmnet.explain import explain
 from warmnet.kinds import DeviceKind
 from warmnet.messages import CommandName, GatewayState
 from warmnet.severity import Severity
@@ -417,17 +419,17 @@ def parse_rules(data: Any, where: str = "rules") -> RuleSet:
         raise RulesError(f"{where}: invalid rules:\n{lines}") from None
 
 
-def _explain(exc: ValidationError, raw: Any) -> Iterable[str]:
-    for err in exc.errors():
+def _explain(exc: ValidationError, raw: Any) -> list[str]:
+    def describe(err: ErrorDetails) -> str | None:
         if err["type"] == "union_tag_invalid":
             got = raw.get("type") if isinstance(raw, dict) else raw
-            yield f"type: unknown rule type {got!r} (expected one of: {', '.join(RULE_TYPES)})"
-            continue
+            return f"type: unknown rule type {got!r} (expected one of: {', '.join(RULE_TYPES)})"
         if err["type"] == "union_tag_not_found":
-            yield f"type: missing (one of: {', '.join(RULE_TYPES)})"
-            continue
-        loc = [str(p) for p in err["loc"]]
-        if loc and loc[0] in RULE_TYPES:
-            loc = loc[1:]  # the discriminator tag pydantic puts first
-        msg = err["msg"].removeprefix("Value error, ")
-        yield f"{'.'.join(loc)}: {msg}" if loc else msg
+            return f"type: missing (one of: {', '.join(RULE_TYPES)})"
+        return None
+
+    def untagged(loc: Sequence[int | str]) -> Sequence[int | str]:
+        # pydantic puts the discriminator tag first; a crew edits fields, not tags.
+        return loc[1:] if loc and loc[0] in RULE_TYPES else loc
+
+    return explain(exc, limit=100, rename=untagged, describe=describe)

@@ -7,7 +7,6 @@ but only render and log what they would send (`Target.dry_run`).
 """
 
 import re
-from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from collector.notify.model import Event, Notification
+from warmnet.explain import explain
 from warmnet.severity import Severity
 
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"])]
@@ -224,18 +224,11 @@ def parse_targets(data: Any, where: str = "targets", *, demo: bool = False) -> N
         try:
             targets.append(Target.model_validate(raw, context=context))
         except ValidationError as exc:
-            problems += [f"  {name}: {line}" for line in _explain(exc)]
+            problems += [f"  {name}: {line}" for line in explain(exc, limit=100)]
     if problems:
         raise TargetsError(f"{where}: invalid targets:\n" + "\n".join(problems[:30]))
     try:
         return NotifyConfig.model_validate({**data, "targets": targets}, context=context)
     except ValidationError as exc:
-        lines = "\n".join(f"  {line}" for line in _explain(exc))
+        lines = "\n".join(f"  {line}" for line in explain(exc, limit=100))
         raise TargetsError(f"{where}: invalid targets file:\n{lines}") from None
-
-
-def _explain(exc: ValidationError) -> Iterable[str]:
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        yield f"{loc}: {msg}" if loc else msg

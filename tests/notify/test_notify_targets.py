@@ -86,7 +86,7 @@ def test_a_real_looking_target_loads(tmp_path: Path) -> None:
         ({"headers": {"X-A": "b"}}, "headers: only for generic targets"),
         ({"min_severity": "major", "severities": ["critical"]}, "not both"),
         ({"min_severity": "urgent"}, "min_severity: Input should be 'critical'"),
-        ({"events": ["fire", "explode"]}, "events.1: Input should be 'fire'"),
+        ({"events": ["fire", "explode"]}, "events[1]: Input should be 'fire'"),
         ({"events": []}, "events: empty"),
         ({"name": "Crew A"}, "name: String should match pattern"),
         ({"rate_per_min": 0}, "rate_per_min: Input should be greater than or equal to 1"),

@@ -281,7 +281,7 @@ def edit(mutate: Any) -> dict[str, Any]:
     [
         pytest.param(
             lambda s: s["devices"][0].update(kind="toaster"),
-            ["stations[st-b].devices.0.kind", "charging_outlet"],
+            ["stations[st-b].devices[0].kind", "charging_outlet"],
             id="bad-kind",
         ),
         pytest.param(
@@ -296,17 +296,17 @@ def edit(mutate: Any) -> dict[str, Any]:
         ),
         pytest.param(
             lambda s: s["devices"][0].update(capacity=4),
-            ["stations[st-b].devices.0", "capacity is only for occupancy_sensor"],
+            ["stations[st-b].devices[0]", "capacity is only for occupancy_sensor"],
             id="capacity-on-outlet",
         ),
         pytest.param(
             lambda s: s["devices"][3].pop("capacity"),
-            ["stations[st-b].devices.3", "occupancy_sensor needs a capacity"],
+            ["stations[st-b].devices[3]", "occupancy_sensor needs a capacity"],
             id="sensor-without-capacity",
         ),
         pytest.param(
             lambda s: s["devices"][0].update(target_temp_c=95),
-            ["stations[st-b].devices.0", "target_temp_c is only for water_heater"],
+            ["stations[st-b].devices[0]", "target_temp_c is only for water_heater"],
             id="setpoint-on-outlet",
         ),
         pytest.param(
