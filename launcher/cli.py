@@ -96,7 +96,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _simulate_load(args: argparse.Namespace, settings: CommonSettings) -> int:
     import json
 
-    from simulators.load import load_fleet_for, run_load, write_registry
+    from simulators.load import load_fleet_for, run_load
+    from warmnet.registry import write_fleet
 
     try:
         fleet = load_fleet_for(int(args.stations or "10"), args.devices)
@@ -104,7 +105,7 @@ def _simulate_load(args: argparse.Namespace, settings: CommonSettings) -> int:
         sys.stderr.write(f"simulate --load: {exc} (--stations is a count here)\n")
         return 1
     if args.registry_out:
-        write_registry(fleet, Path(args.registry_out))
+        write_fleet(fleet, Path(args.registry_out))
     stats = run_load(
         settings.mqtt_url,
         fleet,

@@ -5,7 +5,7 @@ Payloads are valid telemetry of each device's kind, made by the behaviour models
 and pre-encoded: a message is `{"ts":...,"seq":...,` + the encoded fields of the
 device, so the loop costs little more than paho's publish. `ts` is the wall clock and
 `seq` counts per device, so every message is a distinct point. The registry is
-`warmnet.registry.synthetic_fleet(N, outlets=M - 4)`; `write_registry()` saves it for
+`warmnet.registry.synthetic_fleet(N, outlets=M - 4)`; `warmnet.registry.write_fleet()` saves it for
 the collector (WARMNET_REGISTRY). Bounded: at most `max_unacked` publishes in flight
 (the loop waits beyond that and counts how often), a duration or a stop event.
 """
@@ -17,10 +17,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import cycle
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import yaml
 
 from simulators.sink import parse_mqtt_url
 from simulators.station import SimulatedStation
@@ -41,11 +39,6 @@ def load_fleet_for(stations: int, devices: int) -> Fleet:
     if stations < 1 or devices <= FIXED_DEVICES:
         raise ValueError(f"--stations >= 1 and --devices > {FIXED_DEVICES} (outlets + 4 others)")
     return synthetic_fleet(stations, outlets=devices - FIXED_DEVICES)
-
-
-def write_registry(fleet: Fleet, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), allow_unicode=True))
 
 
 def _fragments(fleet: Fleet, seed: int) -> dict[DeviceKind, list[bytes]]:

@@ -248,6 +248,18 @@ def fleet_json(fleet: Fleet) -> str:
     return fleet.model_dump_json(exclude_none=True, indent=1)
 
 
+def write_fleet(fleet: Fleet, path: Path) -> Path:
+    """A registry file that `load_fleet` reads back: JSON for `*.json` (a city-sized
+    fleet loads much faster from JSON), YAML otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        path.write_text(fleet_json(fleet), encoding="utf-8")
+    else:
+        text = yaml.safe_dump(fleet.model_dump(mode="json"), allow_unicode=True)
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
 def parse_fleet(data: Any, where: str = "registry") -> Fleet:
     try:
         return Fleet.model_validate(data)

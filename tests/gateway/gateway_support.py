@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from collector.service import Collector
@@ -31,11 +30,6 @@ def unique_fleet(station_id: str, template: str = "wmq-01") -> Fleet:
     data["stations"] = [s for s in data["stations"] if s["id"] == template]
     data["stations"][0]["id"] = station_id
     return parse_fleet(data)
-
-
-def write_registry(fleet: Fleet, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), allow_unicode=True))
-    return path
 
 
 def fields_for(spec: DeviceSpec, n: int) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
-from gateway_support import Recorder, running_collector, stored_rows, unique_fleet, write_registry
+from gateway_support import Recorder, running_collector, stored_rows, unique_fleet
 from tcpproxy import TcpProxy
 
 from testbed.services import MosquittoServer, wait_for
 from warmnet import topics
+from warmnet.registry import write_fleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -78,7 +79,7 @@ def test_kill_9_during_a_partition_then_restart_loses_nothing(
             **os.environ,
             "WARMNET_MQTT_URL": proxy.url,
             "WARMNET_DATA_DIR": str(data_dir),
-            "WARMNET_REGISTRY": str(write_registry(fleet, tmp_path / "fleet.yaml")),
+            "WARMNET_REGISTRY": str(write_fleet(fleet, tmp_path / "fleet.yaml")),
             "WARMNET_HEARTBEAT_S": "1",
             "WARMNET_RECONNECT_MAX_S": "1",
         }

@@ -11,11 +11,11 @@ import pytest
 from sim_support import Recorder
 
 from launcher.cli import main
-from simulators.load import load_fleet_for, run_load, write_registry
+from simulators.load import load_fleet_for, run_load
 from simulators.scenario import list_scenarios
 from testbed.services import MosquittoServer, wait_for
 from warmnet.messages import parse_telemetry
-from warmnet.registry import load_fleet
+from warmnet.registry import load_fleet, write_fleet
 
 
 def test_simulate_lists_the_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +44,7 @@ def test_simulate_refuses_bad_arguments_before_connecting(
 def test_load_fleet_has_the_asked_size(tmp_path: Path) -> None:
     fleet = load_fleet_for(3, 7)
     assert [len(s.devices) for s in fleet.stations] == [7, 7, 7]
-    write_registry(fleet, tmp_path / "load.yaml")
+    write_fleet(fleet, tmp_path / "load.yaml")
     assert load_fleet(tmp_path / "load.yaml") == fleet
 
 
